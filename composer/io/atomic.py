@@ -1,0 +1,66 @@
+"""Atomic file writes: temp file in the same directory, fsync, rename.
+
+A crash, a kill or a full disk mid-write leaves the old file intact; the
+reader of ``path`` sees either the old bytes or the new ones, never a mix.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+from composer.errors import OutputFileError
+
+
+def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically; raises OutputFileError on failure."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise OutputFileError(f"{path}: the folder {directory} does not exist")
+    tmp_name = None
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            # Keep the permissions the user gave the file they are replacing.
+            os.chmod(tmp_name, path.stat().st_mode & 0o777)
+        os.replace(tmp_name, path)
+        tmp_name = None
+        _fsync_directory(directory)
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise OutputFileError(f"{path}: the disk is full; nothing was changed",
+                                  "free some space and save again") from err
+        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise OutputFileError(f"{path}: permission denied; nothing was changed") from err
+        raise OutputFileError(f"{path}: cannot be written ({err.strerror or err})") from err
+    finally:
+        if tmp_name is not None:
+            try:
+                os.unlink(tmp_name)
+            except OSError:
+                pass
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _fsync_directory(directory: Path) -> None:
+    # The rename itself is durable only once the directory entry is on disk.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,26 @@
+"""Building training corpora (the music21 corpus or a folder of MIDI files)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from composer.services.jobs import Progress, no_progress
+
+
+def build_corpus(source: str = "music21", processes: int | None = None,
+                 progress: Progress = no_progress,
+                 cancel: threading.Event | None = None, limit: int | None = None) -> dict[str, Any]:
+    """Build and cache a corpus; returns its manifest (counts per split, skipped files)."""
+    def on_progress(done: int, total: int) -> None:
+        progress(done / total, f"{done}/{total} pieces")
+
+    if source == "music21":
+        from corpora import music21_corpus
+
+        return music21_corpus.build(processes=processes, progress=on_progress, limit=limit,
+                                    cancel=cancel)
+    from corpora import midi_folder
+
+    return midi_folder.build(Path(source), processes=processes, progress=on_progress, cancel=cancel)
