@@ -1,0 +1,1004 @@
+"""The editor screen: the piano roll and everything around it, and every command.
+
+Edits are pure functions from :mod:`composer.services.editing`; each result goes
+on the session's undo stack with a description. Long work (generation,
+harmonisation, transcription, loading, export) runs in one thread worker at a
+time, with a progress callback collapsed to its latest report and a cancel
+event that Esc sets. Failures of any kind end in one handler that shows a
+dialog; nothing in the song is touched by a failed job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Label
+from textual.worker import Worker, WorkerState
+
+from composer.core.pitch import note_name
+from composer.core.song import PPQ, Song, Track
+from composer.core.timing import BarGrid
+from composer.errors import Cancelled, ComposerError, InvalidArgumentError
+from composer.services import editing
+from composer.services.editing import Clip, Selection
+from composer.services.project import (
+    PROJECT_SUFFIX,
+    ProjectSession,
+    Recovery,
+    Startup,
+    record_crash,
+    remember_last_project,
+    retire_recovery,
+    session_from_recovery,
+)
+from composer.tui.commands import PLAYBACK, editor_bindings, service_available
+from composer.tui.screens.dialogs import (
+    ChoiceDialog,
+    Field,
+    FileDialog,
+    FormDialog,
+    MessageDialog,
+    parse_float,
+    parse_int,
+)
+from composer.tui.widgets.candidates import Candidate, CandidatePanel, CandidateSet
+from composer.tui.widgets.piano_roll import Ghost, PianoRoll, grid_name
+from composer.tui.widgets.status import StatusLine
+from composer.tui.widgets.track_list import TrackList, TrackView, audible_tracks
+from composer.tui.widgets.transport import TransportBar, TransportState
+
+log = logging.getLogger(__name__)
+
+AUTOSAVE_INTERVAL_S = 3.0
+"""How often unsaved work is written to the recovery file."""
+COMPACT_WIDTH, COMPACT_HEIGHT = 72, 20
+"""Below either, the track list folds away and the lanes get shorter."""
+MIN_WIDTH, MIN_HEIGHT = 30, 8
+"""Below either, the editor shows a notice instead of a roll too small to use."""
+
+OPEN_SUFFIXES = (PROJECT_SUFFIX, ".json", ".mid", ".midi", ".kar", ".rmi", ".musicxml", ".xml",
+                 ".mxl", ".abc", ".krn")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
+EXPORT_SUFFIXES = (".mid", ".midi", ".musicxml", ".xml")
+
+
+@dataclass
+class Job:
+    """The long job running now: what to call in the worker and what to do with its result."""
+
+    title: str
+    run: Callable[[Callable[[float, str], None], threading.Event], Any]
+    done: Callable[[Any], None]
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class ProgressRelay:
+    """A progress callback for a worker thread that collapses bursts to the latest report.
+
+    The first report after the UI has caught up posts one message; later ones
+    only replace the stored value until the UI takes it.
+    """
+
+    def __init__(self, screen: EditorScreen) -> None:
+        self._screen = screen
+        self._lock = threading.Lock()
+        self._latest: tuple[float, str] | None = None
+        self._posted = False
+
+    def __call__(self, fraction: float, message: str) -> None:
+        with self._lock:
+            self._latest = (fraction, message)
+            if self._posted:
+                return
+            self._posted = True
+        self._screen.post_message(JobProgress(self))
+
+    def take(self) -> tuple[float, str] | None:
+        with self._lock:
+            latest, self._latest, self._posted = self._latest, None, False
+        return latest
+
+
+class JobProgress(Message):
+    """New progress is waiting in ``relay``."""
+
+    def __init__(self, relay: ProgressRelay) -> None:
+        super().__init__()
+        self.relay = relay
+
+
+class EditorScreen(Screen):
+    """The main screen. It owns the project session; widgets only show and navigate."""
+
+    DEFAULT_CSS = """
+    EditorScreen {
+        layout: vertical;
+        #main { height: 1fr; }
+        #too-small { display: none; width: 1fr; height: 1fr; content-align: center middle;
+                     text-style: bold; }
+        &.compact TrackList { display: none; }
+        &.compact CandidatePanel.-shown { height: 8; }
+        &.tiny #main, &.tiny CandidatePanel, &.tiny TransportBar { display: none; }
+        &.tiny #too-small { display: block; }
+    }
+    """
+
+    BINDINGS = [
+        *editor_bindings(),
+        Binding("escape", "cancel_job", "Cancel job", show=False, priority=True,
+                id="editor.cancel_job"),
+    ]
+
+    def __init__(self, startup: Startup, state_dir: Path | None = None) -> None:
+        super().__init__()
+        self.session: ProjectSession = startup.session
+        self.state_dir = state_dir
+        self._startup_messages = list(startup.messages)
+        self._recoveries: list[Recovery] = list(startup.recoveries)
+        self.muted: frozenset[int] = frozenset()
+        self.soloed: frozenset[int] = frozenset()
+        self.clipboard: Clip | None = None
+        self.job: Job | None = None
+        self.generation_values: dict[str, Any] = {}
+        self._pending: tuple[CandidateSet, Callable[[int], tuple[Song, str]]] | None = None
+        self.messages: list[str] = []
+        """Every status message shown, in order (tests and the log read it)."""
+
+    # ------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield TransportBar(id="transport")
+        with Horizontal(id="main"):
+            yield TrackList(id="tracks")
+            yield PianoRoll(self.session.song, id="roll")
+        yield Label("Make the terminal larger to edit (at least 30×8).", id="too-small")
+        yield CandidatePanel(can_audition=service_available(PLAYBACK), id="candidates")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    @property
+    def roll(self) -> PianoRoll:
+        return self.query_one("#roll", PianoRoll)
+
+    @property
+    def status(self) -> StatusLine:
+        return self.query_one("#status", StatusLine)
+
+    @property
+    def candidates(self) -> CandidatePanel:
+        return self.query_one("#candidates", CandidatePanel)
+
+    def on_mount(self) -> None:
+        self._load_view(self.session)
+        self._song_changed()
+        self.roll.focus()
+        self.call_after_refresh(self._scroll_to_start)
+        self.set_interval(AUTOSAVE_INTERVAL_S, self._autosave_tick, name="autosave")
+        for message in self._startup_messages:
+            self.say(message)
+        if self._recoveries:
+            self.call_after_refresh(self._offer_recovery)
+
+    def on_resize(self) -> None:
+        width, height = self.size
+        self.set_class(width < COMPACT_WIDTH or height < COMPACT_HEIGHT, "compact")
+        self.set_class(width < MIN_WIDTH or height < MIN_HEIGHT, "tiny")
+
+    def _scroll_to_start(self) -> None:
+        self.roll.scroll_to_cursor(center=True)
+
+    # ------------------------------------------------------------ state
+
+    def say(self, message: str, error: bool = False) -> None:
+        """Show ``message`` on the status line."""
+        self.messages.append(message)
+        log.info("status: %s", message)
+        self.status.say(message, error=error)
+
+    def _load_view(self, session: ProjectSession) -> None:
+        """Put the roll where the project was left, or at the end of the song if new."""
+        roll, song, view = self.roll, session.song, session.view
+        with self.prevent(PianoRoll.CursorMoved, PianoRoll.TrackChanged):
+            roll.set_reactive(PianoRoll.song, song)
+            roll.watch_song(song)
+            roll.ticks_per_cell = int(view.get("ticks_per_cell", 120))
+            roll.rows_per_pitch = int(view.get("rows_per_pitch", 1))
+            roll.grid_ticks = int(view.get("grid_ticks", PPQ // 2))
+            roll.track_index = min(int(view.get("track_index", 0)), max(0, len(song.tracks) - 1))
+            if "cursor_tick" in view:
+                roll.cursor_tick = max(0, int(view["cursor_tick"]))
+                roll.cursor_pitch = min(127, max(0, int(view.get("cursor_pitch", 67))))
+            else:
+                self._cursor_to_end(roll, song)
+        count = len(song.tracks)
+        self.muted = frozenset(i for i in view.get("muted", []) if isinstance(i, int) and i < count)
+        self.soloed = frozenset(i for i in view.get("soloed", []) if isinstance(i, int) and i < count)
+        roll.selection = None
+
+    @staticmethod
+    def _cursor_to_end(roll: PianoRoll, song: Song) -> None:
+        """After the last note of the current track: where Continue picks up."""
+        track = song.tracks[roll.track_index] if song.tracks else None
+        if track is not None and track.notes:
+            last = max(track.notes, key=lambda n: n.end_tick)
+            roll.cursor_tick = roll.snap(last.end_tick + roll.grid_ticks - 1)
+            roll.cursor_pitch = last.pitch
+        else:
+            roll.cursor_tick = 0
+            roll.cursor_pitch = 67
+
+    def _store_view(self) -> None:
+        roll = self.roll
+        self.session.view.update({
+            "cursor_tick": roll.cursor_tick, "cursor_pitch": roll.cursor_pitch,
+            "grid_ticks": roll.grid_ticks, "ticks_per_cell": roll.ticks_per_cell,
+            "rows_per_pitch": roll.rows_per_pitch, "track_index": roll.track_index,
+            "muted": sorted(self.muted), "soloed": sorted(self.soloed),
+        })
+
+    def _song_changed(self) -> None:
+        song = self.session.song
+        count = len(song.tracks)
+        self.muted = frozenset(i for i in self.muted if i < count)
+        self.soloed = frozenset(i for i in self.soloed if i < count)
+        roll = self.roll
+        if roll.song is not song:
+            roll.song = song
+        roll.set_muted(self.audible if (self.muted or self.soloed) else None)
+        self._update_tracks()
+        self._update_transport()
+
+    @property
+    def audible(self) -> frozenset[int]:
+        return audible_tracks(len(self.session.song.tracks), self.muted, self.soloed)
+
+    def _update_tracks(self) -> None:
+        self.query_one("#tracks", TrackList).view = TrackView(
+            self.session.song, self.roll.track_index, self.muted, self.soloed)
+
+    def _update_transport(self, playhead_tick: int | None = None) -> None:
+        song, roll = self.session.song, self.roll
+        tick = roll.cursor_tick if playhead_tick is None else playhead_tick
+        bar, beat = BarGrid.of(song).bar_and_beat(tick)
+        key = song.key_at(tick)
+        track = song.tracks[roll.track_index].name if song.tracks else ""
+        self.query_one("#transport", TransportBar).state = TransportState(
+            playing=playhead_tick is not None,
+            tempo_bpm=round(song.tempo_at(tick).tempo_bpm, 1),
+            meter=str(song.time_signature_at(tick)),
+            key=key.name if key else "",
+            bar=bar, beat=round(beat, 2), grid=grid_name(roll.grid_ticks), track=track,
+            project=self.session.name, modified=self.session.dirty,
+        )
+
+    def on_piano_roll_cursor_moved(self, event: PianoRoll.CursorMoved) -> None:
+        self._update_transport()
+
+    def on_piano_roll_track_changed(self, event: PianoRoll.TrackChanged) -> None:
+        self._update_tracks()
+        self._update_transport()
+
+    def on_piano_roll_selection_changed(self, event: PianoRoll.SelectionChanged) -> None:
+        if event.selection is not None:
+            notes = len(editing.selected_notes(self._current_track(), event.selection)) \
+                if self.session.song.tracks else 0
+            self.status.say(f"Selected {event.selection.describe(self.session.song)}: "
+                            f"{notes} note{'s' if notes != 1 else ''}")
+
+    def on_track_list_clicked(self, event: TrackList.Clicked) -> None:
+        if event.part == "mute":
+            self._toggle_mute(event.track_index)
+        elif event.part == "solo":
+            self._toggle_solo(event.track_index)
+        else:
+            self.roll.track_index = event.track_index
+        self.roll.focus()
+
+    # ------------------------------------------------------------ edits
+
+    def _current_track(self) -> Track:
+        return self.session.song.tracks[self.roll.track_index]
+
+    def apply(self, song: Song, description: str) -> bool:
+        """Put an edited song on the undo stack and show it."""
+        if not self.session.apply(song, description):
+            return False
+        self._song_changed()
+        self.say(description)
+        return True
+
+    def _edit(self, make: Callable[[Song], Song | None], description: str | Callable[[], str]) -> bool:
+        """Run an edit; a refusal (out of range, nothing there) is said on the status line."""
+        try:
+            song = make(self.session.song)
+        except ComposerError as err:
+            self.say(err.one_line(), error=True)
+            return False
+        except ValueError as err:
+            self.say(str(err), error=True)
+            return False
+        if song is None:
+            return False
+        text = description() if callable(description) else description
+        return self.apply(song, text)
+
+    def _targets(self) -> list:
+        roll = self.roll
+        if not self.session.song.tracks:
+            return []
+        return editing.target_notes(self.session.song, roll.track_index, roll.selection,
+                                    roll.cursor_tick, roll.cursor_pitch)
+
+    def _need_targets(self, verb: str) -> list | None:
+        notes = self._targets()
+        if not notes:
+            where = "in the selection" if self.roll.selection else "under the cursor"
+            self.say(f"No notes {where} to {verb}.", error=True)
+            return None
+        return notes
+
+    @staticmethod
+    def _count(notes: list) -> str:
+        return f"{len(notes)} note{'s' if len(notes) != 1 else ''}"
+
+    def action_insert_note(self) -> None:
+        roll = self.roll
+        song = self.session.song
+        track_index = roll.track_index
+        if not song.tracks:
+            song = editing.new_track(song, "Track 1")
+            track_index = 0
+        pitch, tick, length = roll.cursor_pitch, roll.cursor_tick, roll.grid_ticks
+        if self._edit(lambda _: editing.insert_note(song, track_index, pitch, tick, length),
+                      f"Insert {note_name(pitch)} in bar {BarGrid.of(song).bar_at_tick(tick) + 1}"):
+            roll.track_index = track_index
+            roll.move_cursor(tick + length)
+
+    def action_delete_notes(self) -> None:
+        notes = self._need_targets("delete")
+        if notes:
+            index = self.roll.track_index
+            self._edit(lambda s: editing.delete_notes(s, index, notes), f"Delete {self._count(notes)}")
+
+    def action_resize(self, steps: int) -> None:
+        notes = self._need_targets("lengthen" if steps > 0 else "shorten")
+        if notes:
+            roll = self.roll
+            delta = steps * roll.grid_ticks
+            self._edit(lambda s: editing.resize_notes(s, roll.track_index, notes, delta,
+                                                      min_ticks=min(roll.grid_ticks, PPQ // 8)),
+                       f"{'Lengthen' if steps > 0 else 'Shorten'} {self._count(notes)}")
+
+    def action_transpose(self, semitones: int) -> None:
+        notes = self._need_targets("transpose")
+        if not notes:
+            return
+        roll = self.roll
+        amount = {12: "an octave up", -12: "an octave down", 1: "a semitone up",
+                  -1: "a semitone down"}.get(semitones, f"{semitones:+d}")
+        if self._edit(lambda s: editing.transpose_notes(s, roll.track_index, notes, semitones),
+                      f"Transpose {self._count(notes)} {amount}"):
+            self._follow(0, semitones)
+
+    def action_move_notes(self, steps: int) -> None:
+        notes = self._need_targets("move")
+        if not notes:
+            return
+        roll = self.roll
+        delta = steps * roll.grid_ticks
+        if self._edit(lambda s: editing.move_notes(s, roll.track_index, notes, delta),
+                      f"Move {self._count(notes)} {'later' if steps > 0 else 'earlier'}"):
+            self._follow(delta, 0)
+
+    def _follow(self, delta_ticks: int, semitones: int) -> None:
+        """Move the cursor and selection with the notes just moved."""
+        roll = self.roll
+        selection = roll.selection
+        if selection is not None:
+            roll._anchor = None  # the moved selection is a fresh one
+            roll.selection = selection.moved(delta_ticks, semitones)
+            roll._anchor = None
+        roll.set_reactive(PianoRoll.cursor_tick, max(0, roll.cursor_tick + delta_ticks))
+        roll.set_reactive(PianoRoll.cursor_pitch, min(127, max(0, roll.cursor_pitch + semitones)))
+        roll.scroll_to_cursor()
+        roll.refresh()
+        self._update_transport()
+
+    def action_velocity(self, delta: int) -> None:
+        notes = self._need_targets("change")
+        if notes:
+            index = self.roll.track_index
+            self._edit(lambda s: editing.set_velocity(s, index, notes, delta),
+                       f"{'Louder' if delta > 0 else 'Softer'}: {self._count(notes)}")
+
+    def action_quantise(self) -> None:
+        roll = self.roll
+        if not self.session.song.tracks:
+            return
+        track = self._current_track()
+        notes = (editing.selected_notes(track, roll.selection) if roll.selection
+                 else list(track.notes))
+        if not notes:
+            self.say("No notes to quantise.", error=True)
+            return
+        grid = roll.grid_ticks
+        self._edit(lambda s: editing.quantise_notes(s, roll.track_index, notes, grid),
+                   f"Quantise {self._count(notes)} to {grid_name(grid)}")
+
+    def action_copy(self) -> bool:
+        roll = self.roll
+        if roll.selection is None or not self.session.song.tracks:
+            self.say("Select notes to copy first (shift+arrows, b for a bar).", error=True)
+            return False
+        self.clipboard = editing.copy_notes(self.session.song, roll.track_index, roll.selection)
+        self.say(f"Copied {self._count(list(self.clipboard.notes))}")
+        return True
+
+    def action_cut(self) -> None:
+        if self.action_copy():
+            notes = self._targets()
+            index = self.roll.track_index
+            self._edit(lambda s: editing.delete_notes(s, index, notes), f"Cut {self._count(notes)}")
+
+    def action_paste(self) -> None:
+        clip = self.clipboard
+        if clip is None or not clip.notes:
+            self.say("Nothing copied yet.", error=True)
+            return
+        roll = self.roll
+        song = self.session.song
+        track_index = roll.track_index
+        if not song.tracks:
+            song = editing.new_track(song, "Track 1")
+            track_index = 0
+        at = roll.cursor_tick
+        if self._edit(lambda _: editing.paste_clip(song, track_index, clip, at),
+                      f"Paste {self._count(list(clip.notes))}"):
+            low = min(n.pitch for n in clip.notes)
+            high = max(n.pitch for n in clip.notes)
+            roll.selection = Selection(at, at + clip.length_ticks, low, high)
+
+    def action_undo(self) -> None:
+        description = self.session.undo()
+        if description is None:
+            self.say("Nothing to undo.")
+            return
+        self._song_changed()
+        self.say(f"Undid: {description}")
+
+    def action_redo(self) -> None:
+        description = self.session.redo()
+        if description is None:
+            self.say("Nothing to redo.")
+            return
+        self._song_changed()
+        self.say(f"Redid: {description}")
+
+    # ------------------------------------------------------------ tracks
+
+    def action_mute(self) -> None:
+        if self.session.song.tracks:
+            self._toggle_mute(self.roll.track_index)
+
+    def action_solo(self) -> None:
+        if self.session.song.tracks:
+            self._toggle_solo(self.roll.track_index)
+
+    def _toggle_mute(self, index: int) -> None:
+        self.muted = self.muted ^ {index}
+        name = self.session.song.tracks[index].name
+        self._song_changed()
+        self.say(f"{name} {'muted' if index in self.muted else 'unmuted'}")
+
+    def _toggle_solo(self, index: int) -> None:
+        self.soloed = frozenset() if index in self.soloed else self.soloed | {index}
+        name = self.session.song.tracks[index].name
+        self._song_changed()
+        self.say(f"{name} {'soloed' if index in self.soloed else 'no longer soloed'}")
+
+    def action_new_track(self) -> None:
+        if self._edit(lambda s: editing.new_track(s), "New track"):
+            self.roll.track_index = len(self.session.song.tracks) - 1
+
+    def action_delete_track(self) -> None:
+        if not self.session.song.tracks:
+            return
+        index = self.roll.track_index
+        name = self.session.song.tracks[index].name
+        self.muted = frozenset(i if i < index else i - 1 for i in self.muted if i != index)
+        self.soloed = frozenset(i if i < index else i - 1 for i in self.soloed if i != index)
+        self._edit(lambda s: editing.delete_track(s, index), f"Delete track {name}")
+
+    def action_track_properties(self) -> None:
+        if not self.session.song.tracks:
+            self.say("There are no tracks yet (N adds one).", error=True)
+            return
+        index = self.roll.track_index
+        track = self._current_track()
+        programs = tuple((f"{i + 1} {name}", i) for i, name in enumerate(editing.GM_PROGRAMS))
+
+        def build(values: dict[str, Any]) -> Song:
+            channel = parse_int(values["channel"], "Channel", 1, 16)
+            assert channel is not None
+            return editing.set_track_properties(self.session.song, index, name=values["name"],
+                                                program=values["program"], channel=channel - 1)
+
+        fields = [Field("name", "Name", value=track.name),
+                  Field("program", "Instrument", "select", track.program, programs),
+                  Field("channel", "MIDI channel", value=track.channel + 1,
+                        placeholder="1-16 (10 is drums)")]
+        self.app.push_screen(FormDialog(f"Track {index + 1}", fields, build),
+                             lambda song: song is not None and self.apply(song, f"Track {index + 1} properties"))
+
+    def action_song_settings(self) -> None:
+        song = self.session.song
+        key = song.keys[0].name if song.keys else ""
+
+        def build(values: dict[str, Any]) -> Song:
+            tempo = parse_float(values["tempo"], "Tempo", 20, 400)
+            meter = editing.parse_meter(values["meter"])
+            return editing.set_song_settings(self.session.song, values["title"], tempo, meter,
+                                             editing.parse_key(values["key"]))
+
+        intro = ""
+        if len(song.tempos) > 1 or len(song.time_signatures) > 1 or len(song.keys) > 1:
+            intro = "This song changes tempo, meter or key along the way; these values replace them."
+        fields = [Field("title", "Title", value=song.title),
+                  Field("tempo", "Tempo (BPM)", value=f"{song.tempos[0].tempo_bpm:g}"),
+                  Field("meter", "Meter", value=str(song.time_signatures[0]), placeholder="4/4"),
+                  Field("key", "Key", value=key, placeholder="e.g. D major, F# minor (blank: none)")]
+        self.app.push_screen(FormDialog("Song settings", fields, build, intro=intro),
+                             lambda result: result is not None and self.apply(result, "Song settings"))
+
+    # ------------------------------------------------------------ jobs
+
+    def start_job(self, title: str, run: Callable[[Callable[[float, str], None], threading.Event], Any],
+                  done: Callable[[Any], None]) -> None:
+        """Run ``run(progress, cancel)`` in a worker thread; ``done(result)`` runs on the UI thread."""
+        if self.job is not None:
+            self.job.cancel.set()
+        job = Job(title, run, done)
+        self.job = job
+        self.status.start_job(title)
+        self.refresh_bindings()
+        self._run_job(job, ProgressRelay(self))
+
+    @work(thread=True, exclusive=True, group="job", exit_on_error=False)
+    def _run_job(self, job: Job, relay: ProgressRelay) -> tuple[Job, Any]:
+        return job, job.run(relay, job.cancel)
+
+    def on_job_progress(self, message: JobProgress) -> None:
+        latest = message.relay.take()
+        if latest is not None and self.job is not None:
+            self.status.show_progress(*latest)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group == "autosave":
+            if event.state == WorkerState.ERROR:
+                self._autosave_failed(worker.error)
+            return
+        if worker.group not in ("job", "background"):
+            return
+        if event.state == WorkerState.SUCCESS and worker.group == "job":
+            job, result = worker.result
+            if job is self.job:
+                self._end_job()
+                try:
+                    job.done(result)
+                except ComposerError as err:
+                    self.report_error(err, job.title)
+        elif event.state == WorkerState.ERROR:
+            if worker.group == "job":
+                self._end_job()
+            self.report_error(worker.error, worker.name)
+        elif event.state == WorkerState.CANCELLED and worker.group == "job":
+            self._end_job()
+
+    def _end_job(self) -> None:
+        self.job = None
+        self.status.end_job()
+        self.refresh_bindings()
+
+    def report_error(self, error: BaseException | None, context: str = "") -> None:
+        """The one place failures go: a dialog for the user, a log entry for a bug."""
+        if isinstance(error, Cancelled):
+            self.say(f"{context or 'Job'} cancelled; nothing was changed.")
+            return
+        if isinstance(error, ComposerError):
+            self.say(error.one_line(), error=True)
+            self.app.push_screen(MessageDialog.for_error(error, f"{context} failed" if context
+                                                          else "Something went wrong"))
+            return
+        where = record_crash(error or RuntimeError("unknown failure"), self.state_dir)
+        text = f"{type(error).__name__}: {error}"
+        self.say(f"Internal error in {context or 'a job'}: {text}", error=True)
+        self.app.push_screen(MessageDialog(
+            "Internal error", f"{context or 'A job'} stopped because of a bug in composer: {text}",
+            f"Your song is untouched. The details are in {where}."))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_job":
+            return self.job is not None
+        return True
+
+    def action_cancel_job(self) -> None:
+        if self.job is not None:
+            self.job.cancel.set()
+            self.say(f"Cancelling {self.job.title}…")
+
+    # ------------------------------------------------------ composition
+
+    def _generation_fields(self, infill: bool) -> list[Field]:
+        from composer.services.generate import MODELS, GenerationSettings
+
+        defaults = GenerationSettings()
+        v = self.generation_values
+        models = tuple((m, m) for m in MODELS if not (infill and m == "markov"))
+        model = v.get("model", defaults.model)
+        if infill and model == "markov":
+            model = "transformer"
+        fields = [Field("model", "Model", "select", model, models)]
+        if not infill:
+            fields.append(Field("bars", "Bars", value=v.get("bars", defaults.bars)))
+        fields += [
+            Field("variations", "Variations", value=v.get("variations", 4)),
+            Field("temperature", "Temperature", value=v.get("temperature", defaults.temperature)),
+            Field("top_p", "Top-p", value=v.get("top_p", defaults.top_p)),
+            Field("seed", "Seed", value=v.get("seed", ""), placeholder="blank: a new one each time"),
+            Field("pitch_range", "Pitch range", value=v.get("pitch_range", ""),
+                  placeholder="e.g. C4:C6 (blank: any)"),
+            Field("key_lock", "Keep to the key", "check", v.get("key_lock", False)),
+        ]
+        return fields
+
+    def _build_settings(self, values: dict[str, Any]) -> Any:
+        from composer.core.pitch import parse_range
+        from composer.services.generate import GenerationSettings
+
+        pitch_range = parse_range(values["pitch_range"]) if values["pitch_range"] else None
+        settings = GenerationSettings(
+            model=values["model"],
+            bars=parse_int(values.get("bars", "4") or "4", "Bars", 1, 64) or 4,
+            variations=parse_int(values["variations"], "Variations", 1, 9) or 4,
+            temperature=parse_float(values["temperature"], "Temperature", 0.0, 5.0),
+            top_p=parse_float(values["top_p"], "Top-p", 0.01, 1.0),
+            seed=parse_int(values["seed"], "Seed", 0, 2**31 - 1),
+            key_lock=bool(values["key_lock"]),
+            pitch_range=pitch_range,
+        )
+        self.generation_values = dict(values)
+        return settings
+
+    def action_continue(self) -> None:
+        roll = self.roll
+        from_tick = roll.selection.end_tick if roll.selection else roll.cursor_tick
+        where = f"bar {BarGrid.of(self.session.song).bar_and_beat(from_tick)[0]}"
+        dialog = FormDialog("Continue", self._generation_fields(infill=False), self._build_settings,
+                            submit_label="Generate",
+                            intro=f"Continue track {roll.track_index + 1} from {where}.")
+        self.app.push_screen(dialog, lambda settings: settings and self.run_continue(settings, from_tick))
+
+    def run_continue(self, settings: Any, from_tick: int | None = None) -> None:
+        """Generate continuations of the current track (the dialog's second half; tests call it)."""
+        song, track_index = self.session.song, self.roll.track_index
+        if from_tick is None:
+            from_tick = self.roll.cursor_tick
+
+        def run(progress: Callable[[float, str], None], cancel: threading.Event) -> Any:
+            from composer.services.generate import continue_melody
+
+            return continue_melody(song, settings, track_index=track_index, from_tick=from_tick,
+                                   progress=progress, cancel=cancel)
+
+        self.start_job(f"Continue ({settings.model})", run,
+                       lambda result: self._offer_melodies(result, settings, "continue"))
+
+    def action_infill(self) -> None:
+        roll = self.roll
+        song = self.session.song
+        selection = roll.selection or Selection.of_bars(
+            song, *(BarGrid.of(song).bar_at_tick(roll.cursor_tick),) * 2)
+        first, last = selection.bar_range(song)
+        dialog = FormDialog("Infill", self._generation_fields(infill=True), self._build_settings,
+                            submit_label="Generate",
+                            intro=f"Regenerate {selection.describe(song)} of track {roll.track_index + 1}.")
+        self.app.push_screen(dialog, lambda settings: settings and self.run_infill(settings, first, last))
+
+    def run_infill(self, settings: Any, first_bar: int, last_bar: int) -> None:
+        song, track_index = self.session.song, self.roll.track_index
+
+        def run(progress: Callable[[float, str], None], cancel: threading.Event) -> Any:
+            from composer.services.generate import infill_melody
+
+            return infill_melody(song, first_bar, last_bar, settings, track_index=track_index,
+                                 progress=progress, cancel=cancel)
+
+        self.start_job(f"Infill ({settings.model})", run,
+                       lambda result: self._offer_melodies(result, settings, "infill"))
+
+    def _offer_melodies(self, result: Any, settings: Any, kind: str) -> None:
+        from composer.services.generate import apply_infill
+
+        candidates = CandidateSet(
+            kind=kind,
+            title=f"{'Continuation' if kind == 'continue' else 'Infill'} of "
+                  f"{self.session.song.tracks[result.track_index].name} ({settings.model})",
+            candidates=tuple(Candidate((track,), (result.track_index,)) for track in result.variations),
+            start_tick=result.start_tick, end_tick=result.end_tick,
+            track_index=result.track_index, messages=tuple(result.messages),
+        )
+        total = len(result.variations)
+        label = "continuation" if kind == "continue" else "infill"
+
+        def accept(index: int) -> tuple[Song, str]:
+            # Both land the same way: the new bars replace that span of the track and
+            # whatever follows it stays, so continuing mid-song keeps the later bars.
+            return (apply_infill(self.session.song, result, index),
+                    f"Accept {label} {index + 1}/{total} ({settings.model})")
+
+        self.show_candidates(candidates, accept)
+
+    def show_candidates(self, candidates: CandidateSet,
+                        accept: Callable[[int], tuple[Song, str]]) -> None:
+        """Show generated variations as lanes; ``accept(i)`` gives the song with one applied."""
+        if not candidates.candidates:
+            self.say("The model returned no variations.", error=True)
+            return
+        self._pending = (candidates, accept)
+        for message in candidates.messages:
+            self.say(message)
+        self.run_worker(self.candidates.show(candidates), group="ui")
+        audition = ", p audition" if self.candidates.can_audition else ""
+        self.say(f"{len(candidates.candidates)} candidates ready: ←/→ choose{audition}, "
+                 "Enter accept, Esc discard")
+
+    def on_candidate_panel_highlighted(self, event: CandidatePanel.Highlighted) -> None:
+        if self._pending is None:
+            return
+        candidates = self._pending[0]
+        candidate = candidates.candidates[event.index]
+        self.roll.set_ghost(Ghost(
+            tuple((colour, track.notes) for track, colour in
+                  zip(candidate.tracks, candidate.colour_indices, strict=True)),
+            candidates.start_tick, candidates.end_tick))
+
+    def on_candidate_panel_accepted(self, event: CandidatePanel.Accepted) -> None:
+        if self._pending is None:
+            return
+        _, accept = self._pending
+        try:
+            song, description = accept(event.index)
+        except (ComposerError, ValueError, IndexError) as err:
+            self.say(f"Cannot accept that candidate: {err}", error=True)
+            return
+        self._close_candidates()
+        self.apply(song, description)
+
+    def on_candidate_panel_dismissed(self, event: CandidatePanel.Dismissed) -> None:
+        self._close_candidates()
+        self.say("Candidates discarded; the song is unchanged.")
+
+    def _close_candidates(self) -> None:
+        self._pending = None
+        self.candidates.hide()
+        self.roll.set_ghost(None)
+        self.roll.focus()
+
+    def on_candidate_panel_audition(self, event: CandidatePanel.Audition) -> None:
+        self.audition(event.index)
+
+    def audition(self, index: int) -> None:
+        """Play one candidate in place (with the rest of the song around it)."""
+        if self._pending is None:
+            return
+        song, _ = self._pending[1](index)
+        candidates = self._pending[0]
+        grid = BarGrid.of(song)
+        start = grid.bar_start_tick(max(0, grid.bar_at_tick(candidates.start_tick) - 1))
+        self.play(song, start, candidates.end_tick, f"Auditioning candidate {index + 1}")
+
+    # ------------------------------------------------------------- files
+
+    def confirm_discard(self, then: Callable[[], None], doing: str) -> None:
+        """Run ``then`` once unsaved work is saved or knowingly dropped."""
+        if not self.session.dirty:
+            then()
+            return
+
+        def answer(choice: str | None) -> None:
+            if choice == "save":
+                self.save(then)
+            elif choice == "discard":
+                then()
+
+        self.app.push_screen(ChoiceDialog(
+            "Unsaved changes", f"{self.session.name} has changes that are not saved. "
+            f"Save them before {doing}?",
+            [("Save", "save", "primary"), ("Don't save", "discard", "error"),
+             ("Cancel", "cancel", "default")]), answer)
+
+    def action_new_project(self) -> None:
+        def new() -> None:
+            song = editing.new_track(Song(), "Track 1")
+            self.replace_session(ProjectSession(song, state_dir=self.state_dir,
+                                                description="New project"))
+            self.say("New project.")
+
+        self.confirm_discard(new, "starting a new project")
+
+    def action_open(self) -> None:
+        start = (self.session.path or self.session.source or Path.cwd() / "x").parent
+        self.confirm_discard(lambda: self.app.push_screen(
+            FileDialog("Open a project or import a song file", start, OPEN_SUFFIXES),
+            lambda path: path and self.open_file(path)), "opening another file")
+
+    def open_file(self, path: Path) -> None:
+        """Open (in a worker: music21 can be slow) and switch to it; a bad file leaves all as it was."""
+        state_dir = self.state_dir
+
+        def run(progress: Callable[[float, str], None], cancel: threading.Event) -> ProjectSession:
+            progress(-1, f"reading {path.name}")
+            return ProjectSession.open(path, state_dir)
+
+        def done(session: ProjectSession) -> None:
+            self.replace_session(session)
+            remember_last_project(session.path or path, self.state_dir)
+            song = session.song
+            self.say(f"Opened {path.name}: {len(song.tracks)} tracks, {song.note_count} notes")
+
+        self.start_job(f"Open {path.name}", run, done)
+
+    def replace_session(self, session: ProjectSession) -> None:
+        old = self.session
+        old.discard_recovery()
+        old.release()
+        self.session = session
+        self._close_candidates()
+        self.clipboard = self.clipboard
+        self._load_view(session)
+        self._song_changed()
+        self.roll.scroll_to_cursor(center=True)
+
+    def action_save(self) -> None:
+        self.save()
+
+    def save(self, then: Callable[[], None] | None = None) -> None:
+        if self.session.path is None:
+            self.save_as(then)
+            return
+        self._store_view()
+        try:
+            path = self.session.save()
+        except ComposerError as err:
+            self.report_error(err, "Save")
+            return
+        self.say(f"Saved {path}")
+        self._update_transport()
+        if then is not None:
+            then()
+
+    def action_save_as(self) -> None:
+        self.save_as()
+
+    def save_as(self, then: Callable[[], None] | None = None) -> None:
+        start = (self.session.path or self.session.source or Path.cwd() / "x").parent
+        stem = (self.session.path or self.session.source or Path(self.session.name)).stem
+        name = "".join(c for c in stem if c.isalnum() or c in " -_.") or "untitled"
+
+        def chosen(path: Path | None) -> None:
+            if path is None:
+                return
+            self._store_view()
+            try:
+                saved = self.session.save_as(path)
+            except ComposerError as err:
+                self.report_error(err, "Save")
+                return
+            self.say(f"Saved {saved}")
+            self._update_transport()
+            if then is not None:
+                then()
+
+        self.app.push_screen(FileDialog("Save the project as", start, (PROJECT_SUFFIX,),
+                                        default_name=f"{name}{PROJECT_SUFFIX}", save=True), chosen)
+
+    def action_export(self) -> None:
+        start = (self.session.path or self.session.source or Path.cwd() / "x").parent
+        stem = (self.session.path or self.session.source or Path(self.session.name)).stem
+        name = "".join(c for c in stem if c.isalnum() or c in " -_.") or "song"
+        self.app.push_screen(FileDialog("Export as MIDI (.mid) or MusicXML (.musicxml)", start,
+                                        EXPORT_SUFFIXES, default_name=f"{name}.mid", save=True),
+                             lambda path: path and self.export(path))
+
+    def export(self, path: Path) -> None:
+        song = self.session.song
+        if not song.note_count:
+            self.report_error(InvalidArgumentError("the song has no notes to export"), "Export")
+            return
+
+        def run(progress: Callable[[float, str], None], cancel: threading.Event) -> Path:
+            from composer.services.export import export_song
+
+            progress(-1, f"writing {path.name}")
+            return export_song(song, path)
+
+        self.start_job(f"Export {path.name}", run,
+                       lambda out: self.say(f"Exported {len(song.tracks)} tracks to {out}"))
+
+    # ---------------------------------------------------------- autosave
+
+    def _autosave_tick(self) -> None:
+        session = self.session
+        if not session.needs_autosave():
+            return
+        self._store_view()
+        if not session.dirty:
+            session.autosave()
+            return
+        state = session.capture()
+        self.run_worker(lambda: session.write_recovery(state), thread=True, group="autosave",
+                        exclusive=True, exit_on_error=False, name="autosave")
+
+    def _autosave_failed(self, error: BaseException | None) -> None:
+        text = error.one_line() if isinstance(error, ComposerError) else str(error)
+        self.say(f"Autosave failed: {text}. Save your work elsewhere (F2).", error=True)
+
+    # ---------------------------------------------------------- recovery
+
+    def _offer_recovery(self) -> None:
+        if not self._recoveries:
+            return
+        recovery = self._recoveries.pop(0)
+
+        def answer(choice: str | None) -> None:
+            if choice == "recover":
+                self.replace_session(session_from_recovery(recovery, self.state_dir))
+                self.say(f"Recovered: {recovery.describe()}. Save it to keep it (Ctrl+S).")
+            elif choice == "discard":
+                retire_recovery(recovery, self.state_dir)
+                self.say("Discarded the recovered work (a copy stays in the recovery folder).")
+            self._offer_recovery()
+
+        self.app.push_screen(ChoiceDialog(
+            "Recover unsaved work?",
+            f"Unsaved work from an earlier session was kept: {recovery.describe()}.",
+            [("Recover", "recover", "primary"), ("Discard", "discard", "error")]), answer)
+
+    # -------------------------------------------------------------- quit
+
+    def request_quit(self) -> None:
+        """Quit, keeping unsaved work for the next start; ask only if it cannot be kept."""
+        if self.job is not None:
+            self.job.cancel.set()
+        self._store_view()
+        if self.session.close():
+            self.app.exit()
+            return
+        reason = self.session.autosave_error or "the recovery file cannot be written"
+
+        def answer(choice: str | None) -> None:
+            if choice == "save_as":
+                self.save_as(self.request_quit)
+            elif choice == "quit":
+                self.session.release()
+                self.app.exit()
+
+        self.app.push_screen(ChoiceDialog(
+            "Your changes cannot be kept",
+            f"Quitting now would lose the changes to {self.session.name} since it was last saved "
+            f"({reason}).",
+            [("Save as…", "save_as", "primary"), ("Quit without saving", "quit", "error"),
+             ("Cancel", "cancel", "default")]), answer)
+
