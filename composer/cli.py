@@ -157,6 +157,144 @@ def _corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- harmony
+
+
+def _harmonize_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="a song file holding the melody (MIDI, MusicXML, ABC, project)")
+    p.add_argument("-o", "--output", required=True,
+                   help="OUT.mid or OUT.musicxml; variations 2, 3, ... go to OUT-2.mid, OUT-3.mid")
+    p.add_argument("--style", choices=("chorale", "chords"), default="chorale",
+                   help="chorale: alto, tenor and bass; chords: chord symbols and a voicing")
+    p.add_argument("--model", default="hmm", help="transformer, lstm or hmm (default hmm)")
+    p.add_argument("--variations", type=int, default=3, help="how many settings (default 3)")
+    p.add_argument("--seed", type=int, help="the same seed gives the same notes")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="sampling temperature for variations 2 on (default 1.0)")
+    p.add_argument("--track", type=int, help="the melody's track number (default: the first "
+                   "pitched track, or one named Melody/Soprano)")
+
+
+@command("harmonize", "add a four-part chorale setting or chord symbols to a melody", _harmonize_args)
+def _harmonize(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from composer.errors import InvalidArgumentError
+    from composer.io.song_files import load_song
+    from composer.services.export import export_song
+    from composer.services.harmonize import add_variation, harmonize
+
+    if args.track is not None and args.track < 1:
+        raise InvalidArgumentError(f"track {args.track} does not exist; tracks count from 1")
+    song = load_song(args.file)
+    result = harmonize(song, track_index=None if args.track is None else args.track - 1,
+                       style=args.style, model=args.model, variations=args.variations,
+                       seed=args.seed, temperature=args.temperature,
+                       progress=progress_bar("harmonizing"))
+    out = Path(args.output)
+    for message in result.messages:
+        print(f"note: {message}")
+    for i in range(len(result.variations)):
+        target = out if i == 0 else out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
+        written = export_song(add_variation(song, result, i), target)
+        summary = ", ".join(f"{t.name} {len(t.notes)} notes" for t in result.variations[i])
+        chords = [t.text for t in result.variations[i][0].texts] if args.style == "chords" else []
+        print(f"wrote {written}: {summary}" + (f"; chords {' '.join(chords[:12])}"
+                                                + (" ..." if len(chords) > 12 else "") if chords else ""))
+    print(f"key {result.key.name}, model {result.model}, seed {result.seed}")
+    return 0
+
+
+def _check_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="a four-part setting (tracks Soprano/Alto/Tenor/Bass, or four parts)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--all", action="store_true", help="list every fault (default: the first 30)")
+
+
+@command("check", "voice-leading report of a four-part setting", _check_args)
+def _check(args: argparse.Namespace) -> int:
+    from composer.analysis.voice_leading import FAULT_KINDS, SATB_RANGES, analyse_song
+    from composer.core.pitch import note_name
+    from composer.core.timing import BarGrid
+    from composer.io.song_files import load_song
+
+    song = load_song(args.file)
+    report, notes = analyse_song(song)
+    grid = BarGrid.of(song)
+
+    def where(tick: int) -> str:
+        bar, beat = grid.bar_and_beat(tick)
+        return f"{bar}:{beat:g}"
+
+    if args.json:
+        data = report.summary()
+        data["notes"] = notes
+        data["faults"] = [{"kind": f.kind, "at": where(f.tick), "tick": f.tick,
+                           "voices": list(f.voices), "pitches": list(f.pitches)}
+                          for f in report.faults]
+        print_json(data)
+        return 0
+    for line in notes:
+        print(f"note: {line}")
+    print(f"{report.chord_changes} chord changes, {report.notes} notes")
+    print_table(["fault", "count", "per 100 changes"],
+                [[k.replace("_", " "), report.counts[k], report.per_100((k,))] for k in FAULT_KINDS]
+                + [["all faults", sum(report.counts.values()), report.faults_per_100]])
+    ranges = ", ".join(f"{v} {note_name(lo)}-{note_name(hi)}" for v, (lo, hi) in SATB_RANGES.items())
+    print(f"ranges: {ranges}")
+    shown = report.faults if args.all else report.faults[:30]
+    for fault in sorted(shown, key=lambda f: f.tick):
+        print(f"  bar {where(fault.tick)}  {fault.describe()}")
+    if len(shown) < len(report.faults):
+        print(f"  ... and {len(report.faults) - len(shown)} more (--all lists them)")
+    return 0
+
+
+def _eval_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="eval_command", required=True, parser_class=_Parser, metavar="EVAL")
+    # One line per evaluation: each configures its parser and sets `eval_handler`.
+    _eval_harmony_args(sub.add_parser("harmony", help="harmonisation models against Bach and POP909"))
+
+
+@command("eval", "evaluate models on the held-out test sets", _eval_args)
+def _eval(args: argparse.Namespace) -> int:
+    return int(args.eval_handler(args))
+
+
+def _eval_harmony_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.add_argument("--models", help="comma-separated models (default: every available one)")
+    p.add_argument("--limit", type=int, help=argparse.SUPPRESS)
+    p.set_defaults(eval_handler=_eval_harmony)
+
+
+def _eval_harmony(args: argparse.Namespace) -> int:
+    from composer.services.harmony_eval import evaluate_harmony
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    table = evaluate_harmony(models=models, limit=args.limit, progress=progress_bar("evaluating"))
+    if args.json:
+        print_json(table)
+        return 0
+    chorale_rows = {k: v for k, v in table.items() if k != "chords"}
+    first = next(iter(chorale_rows.values()))
+    print(f"chorale style: {first['chorales']} test chorales, {first['beats']} beats")
+    print_table(["model", "ATB bits", "pc agree", "pitch agree", "A/T/B pitch", "frame error",
+                 "faults/100", "parallels/100", "out of range"],
+                [[name, row.get("atb_bits", "-"), row["pc_agreement"], row["pitch_agreement"],
+                  "/".join(f"{v:.2f}" for v in row["pitch_agreement_per_voice"].values()),
+                  row["frame_error"], row["faults_per_100"], row["parallels_per_100"],
+                  row["out_of_range"]] for name, row in chorale_rows.items()])
+    if table["chords"]:
+        any_row = next(iter(table["chords"].values()))
+        print(f"chord style: {any_row['songs']} POP909 test songs, {any_row['beats']} labelled beats")
+        print_table(["model", "chord accuracy", "root accuracy"],
+                    [[name, row["chord_accuracy"], row["root_accuracy"]]
+                     for name, row in table["chords"].items()])
+    print("ATB bits: '-' for models without note probabilities (the HMM) and for Bach")
+    return 0
+
+
 # ------------------------------------------------------------------ main
 
 
