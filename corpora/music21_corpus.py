@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,10 @@ from corpora.store import Piece, corpus_dir, write_manifest, write_pieces
 FOLK_COLLECTIONS = ("essenFolksong", "oneills1850", "ryansMammoth", "airdsAirs", "miscFolk")
 CORPUS_NAME = "music21"
 _X_LINE = re.compile(r"^X:\s*(\d+)", re.MULTILINE)
+_FIELD_LINE = re.compile(r"^[A-Za-z]:")
+# A grace group right after a tuplet marker, as in "(3{d}cBc".
+_TUPLET_THEN_GRACE = re.compile(r"(\(\d(?::\d*){0,2})(\{[^}]*\})")
+_FREE_METER = re.compile(r"^M:\s*none\s*$", re.MULTILINE | re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -87,12 +91,36 @@ def parse_job(job: Job) -> tuple[Job, Song | None, str]:
     return job, song, ""
 
 
+def clean_abc(text: str) -> str:
+    """Rewrite the few ABC constructs music21 misreads into equivalent ones.
+
+    - ``(3{d}cBc``: music21 counts the grace note as one of the triplet's three
+      notes, so the bar comes out a third of a beat too long (and the tune
+      fails with a 1/3 or 1/6 "meter"). ``{d}(3cBc`` means the same and parses.
+    - Lines in the tune header (before ``K:``) that are not fields, e.g. a note
+      written ``N bars 13 and 21 are |f2ed|`` without its colon: music21 reads
+      them as music in the default meter.
+    """
+    lines = text.splitlines()
+    header_end = next((i for i, line in enumerate(lines) if line.startswith("K:")), 0)
+    kept = [line for i, line in enumerate(lines)
+            if i == 0 or i >= header_end or not line.strip() or line.startswith("%")
+            or _FIELD_LINE.match(line)]
+    body = "\n".join(kept)
+    return _TUPLET_THEN_GRACE.sub(r"\2\1", body)
+
+
+def has_free_meter(text: str) -> bool:
+    """Essen tunes marked ``M: none``: their bar lines are phrase marks, not a meter."""
+    return bool(_FREE_METER.search(text))
+
+
 def _parse_folk(job: Job) -> Song | None:
     from music21 import converter
 
     from composer.io.music21_convert import score_to_song
 
-    parsed = converter.parse(job.text, format="abc")
+    parsed = converter.parse(clean_abc(job.text), format="abc")
     if hasattr(parsed, "scores") and parsed.scores:
         parsed = parsed.scores[0]
     song = score_to_song(parsed, pickup="pad", title=_abc_title(job.text))
@@ -136,11 +164,13 @@ def _parse_chorale(job: Job) -> Song | None:
 
 def build(processes: int | None = None, progress: Callable[[int, int], None] | None = None,
           limit: int | None = None, name: str = CORPUS_NAME,
-          cancel: threading.Event | None = None) -> dict[str, Any]:
+          cancel: threading.Event | None = None,
+          only: Collection[str] | None = None) -> dict[str, Any]:
     """Parse the folk tunes and chorales in parallel and write the cached corpus.
 
-    ``limit`` keeps only the first N jobs of each kind (for quick tests).
-    Returns the manifest: counts per kind and split, skipped pieces and why.
+    ``limit`` keeps only the first N jobs of each kind and ``only`` just the
+    pieces with those ids (both for quick tests). Returns the manifest: counts
+    per kind and split, skipped pieces and why.
     """
     from multiprocessing import get_context
 
@@ -149,6 +179,9 @@ def build(processes: int | None = None, progress: Callable[[int, int], None] | N
     heldout = load_heldout()
     jobs = list(folk_jobs())
     chorales = list(chorale_jobs())
+    if only is not None:
+        jobs = [j for j in jobs if j.id in only]
+        chorales = [j for j in chorales if j.id in only]
     if limit is not None:
         jobs, chorales = jobs[:limit], chorales[:limit]
     jobs += chorales
@@ -170,7 +203,7 @@ def build(processes: int | None = None, progress: Callable[[int, int], None] | N
                 pool.terminate()
                 raise Cancelled("Corpus build cancelled; the previous corpus is unchanged.")
 
-    splits = _assign_splits(parsed, heldout)
+    splits, regrouped = _assign_splits(parsed, heldout)
     out = corpus_dir(name)
     out.mkdir(parents=True, exist_ok=True)
     counts: dict[str, dict[str, int]] = {}
@@ -186,6 +219,10 @@ def build(processes: int | None = None, progress: Callable[[int, int], None] | N
         "heldout_music21": heldout.music21_version,
         "counts": counts,
         "skipped": sorted(skipped, key=lambda s: s["id"]),
+        # Train-listed chorales kept out of train: their soprano repeats a held-out one.
+        "regrouped": regrouped,
+        # Tunes written "M: none": kept, but their 4/4 is a stand-in, not a meter.
+        "free_meter": sorted(j.id for j in jobs if j.kind == "folk" and has_free_meter(j.text)),
         "seconds": round(time.monotonic() - started, 1),
         "processes": processes,
         "collections": dict(Counter(p.collection for ps in parsed.values() for p in ps)),
@@ -194,20 +231,28 @@ def build(processes: int | None = None, progress: Callable[[int, int], None] | N
     return manifest
 
 
-def _assign_splits(parsed: dict[str, list[Piece]], heldout) -> dict[str, dict[str, list[Piece]]]:
+def _assign_splits(parsed: dict[str, list[Piece]], heldout
+                   ) -> tuple[dict[str, dict[str, list[Piece]]], list[dict[str, str]]]:
+    """Pieces by kind and split, and the chorales moved out of train (with why)."""
     splits: dict[str, dict[str, list[Piece]]] = {k: {s: [] for s in SPLITS} for k in parsed}
     for piece in parsed["folk"]:
         splits["folk"][heldout.folk_split(piece.id)].append(piece)
     held_sopranos = {
-        _soprano_key(p) for p in parsed["chorales"] if heldout.chorale_split(p.id) != "train"
+        _soprano_key(p): p.id for p in sorted(parsed["chorales"], key=lambda p: p.id)
+        if heldout.chorale_split(p.id) != "train"
     }
+    regrouped = []
     for piece in parsed["chorales"]:
         split = heldout.chorale_split(piece.id)
-        if split == "train" and _soprano_key(piece) in held_sopranos:
-            # Another setting of a held-out tune: keep it out of training too.
+        twin = held_sopranos.get(_soprano_key(piece))
+        if split == "train" and twin is not None:
+            # Another setting of a held-out tune: keep it out of training too. It
+            # goes to valid, not test, so the test split stays exactly the list
+            # every evaluation reports on.
             split = "valid"
+            regrouped.append({"id": piece.id, "split": split, "same_soprano_as": twin})
         splits["chorales"][split].append(piece)
-    return splits
+    return splits, sorted(regrouped, key=lambda r: r["id"])
 
 
 def _soprano_key(piece: Piece) -> tuple[int, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from composer.core.song import (
     KeySignature,
@@ -28,7 +29,10 @@ def transpose_track(track: Track, semitones: int) -> Track:
 
 def transpose(song: Song, semitones: int) -> Song:
     """Transpose every pitched track, and move key signatures with them."""
-    keys = tuple(_transpose_key(k, semitones) for k in song.keys)
+    if semitones % 12 == 0:
+        keys = song.keys  # octaves keep the key (and its spelling: Cb stays Cb)
+    else:
+        keys = tuple(_transpose_key(k, semitones) for k in song.keys)
     tracks = tuple(transpose_track(t, semitones) for t in song.tracks)
     return replace(song, tracks=tracks, keys=keys)
 
@@ -42,9 +46,10 @@ def _transpose_key(key: KeySignature, semitones: int) -> KeySignature:
 
 
 def shift(song: Song, ticks: int) -> Song:
-    """Move all events later by ``ticks`` (or earlier, if nothing goes below 0).
+    """Move all events later by ``ticks`` (or earlier, if no note goes below 0).
 
-    Tempo, meter and key that start at tick 0 stay at tick 0.
+    Tempo, meter and key that start at tick 0 stay at tick 0. Raises ValueError
+    when a note, control, bend, text or marker would move before tick 0.
     """
     def move_track(track: Track) -> Track:
         return replace(
@@ -56,8 +61,13 @@ def shift(song: Song, ticks: int) -> Song:
         )
 
     def move_meta(events: tuple) -> tuple:
-        # What is in force from the start (tick 0) stays in force from the start.
-        return tuple(e if e.tick == 0 else replace(e, tick=e.tick + ticks) for e in events)
+        # What is in force from the start (tick 0) stays in force from the start;
+        # moving earlier, the last change that reaches tick 0 takes its place.
+        by_tick: dict[int, Any] = {}
+        for e in events:
+            tick = 0 if e.tick == 0 else max(e.tick + ticks, 0)
+            by_tick[tick] = e if e.tick == tick else replace(e, tick=tick)
+        return tuple(by_tick[t] for t in sorted(by_tick))
 
     return replace(
         song,
@@ -84,7 +94,7 @@ def slice_ticks(song: Song, start_tick: int, end_tick: int) -> Song:
             begin, end = max(n.start_tick, start_tick), min(n.end_tick, end_tick)
             if end > begin:
                 kept.append(replace(n, start_tick=begin - start_tick, duration_ticks=end - begin))
-        return tuple(kept)
+        return tuple(sorted(kept))  # clipped starts can change the order
 
     def within(events: tuple) -> tuple:
         return tuple(
@@ -146,12 +156,18 @@ def quantise_track(
     if not 0.0 <= swing < 1.0:
         raise ValueError(f"swing {swing} is outside 0..1")
 
+    swing_ticks = round(swing * grid_ticks)
+
+    def position(step: int) -> int:
+        return step * grid_ticks + (swing_ticks if step % 2 else 0)
+
     def target(tick: int) -> int:
-        step = round(tick / grid_ticks)
-        snapped = step * grid_ticks
-        if step % 2 == 1:
-            snapped += round(swing * grid_ticks)
-        return snapped
+        # The nearest point of the swung grid (ties go to the later point). With
+        # swing the odd steps move later, so the nearest one can be a step away
+        # from the nearest straight grid line.
+        base = tick // grid_ticks
+        steps = [s for s in (base - 1, base, base + 1) if s >= 0]
+        return min((position(s) for s in steps), key=lambda p: (abs(p - tick), -p))
 
     def pull(tick: int) -> int:
         return max(0, round(tick + (target(tick) - tick) * strength))
@@ -245,11 +261,12 @@ def split_voices(track: Track, max_voices: int = 8) -> list[Track]:
 
 def top_line(track: Track) -> Track:
     """The monophonic top line ("skyline"): the highest sounding note at each onset."""
-    notes = sorted(track.notes, key=lambda n: (n.start_tick, -n.pitch))
+    highest: dict[int, Note] = {}
+    for n in track.notes:  # only the top note of each onset can be in the line
+        if n.start_tick not in highest or n.pitch > highest[n.start_tick].pitch:
+            highest[n.start_tick] = n
     line: list[Note] = []
-    for n in notes:
-        if line and line[-1].start_tick == n.start_tick:
-            continue  # a lower note of the same chord
+    for n in (highest[t] for t in sorted(highest)):
         if line and line[-1].end_tick > n.start_tick:
             if line[-1].pitch > n.pitch and line[-1].end_tick >= n.end_tick:
                 continue  # hidden under a higher held note

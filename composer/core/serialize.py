@@ -46,7 +46,8 @@ def track_from_dict(data: dict[str, Any]) -> Track:
             Note(start_tick=int(s), pitch=int(p), duration_ticks=int(d), velocity=int(v))
             for s, p, d, v in data.get("notes", [])
         ),
-        controls=tuple(ControlChange(int(t), int(c), int(v)) for t, c, v in data.get("controls", [])),
+        controls=tuple(ControlChange(int(t), int(c), int(v))
+                       for t, c, v in data.get("controls", [])),
         pitch_bends=tuple(PitchBend(int(t), int(v)) for t, v in data.get("pitch_bends", [])),
         texts=tuple(TextEvent(int(t), str(x), k) for t, x, k in data.get("texts", [])),
     )

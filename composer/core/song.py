@@ -19,8 +19,17 @@ DRUM_CHANNEL = 9
 
 Mode = Literal["major", "minor"]
 
+TextKind = Literal["text", "lyrics", "marker", "cue_marker"]
+TEXT_KINDS: tuple[TextKind, ...] = ("text", "lyrics", "marker", "cue_marker")
+"""The MIDI meta-event texts a song keeps (meta types 1, 5, 6 and 7)."""
+
 _PC_NAMES_SHARP = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _PC_NAMES_FLAT = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
+
+
+def _check_tick(tick: int) -> None:
+    if tick < 0:
+        raise ValueError(f"tick {tick} is negative")
 
 
 @dataclass(frozen=True, slots=True, order=True, kw_only=True)
@@ -59,6 +68,13 @@ class ControlChange:
     control: int
     value: int
 
+    def __post_init__(self) -> None:
+        _check_tick(self.tick)
+        if not 0 <= self.control <= 127:
+            raise ValueError(f"controller number {self.control} is outside 0..127")
+        if not 0 <= self.value <= 127:
+            raise ValueError(f"controller value {self.value} is outside 0..127")
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class PitchBend:
@@ -67,6 +83,11 @@ class PitchBend:
     tick: int
     value: int
 
+    def __post_init__(self) -> None:
+        _check_tick(self.tick)
+        if not -8192 <= self.value <= 8191:
+            raise ValueError(f"pitch bend {self.value} is outside -8192..8191")
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class TextEvent:
@@ -74,7 +95,12 @@ class TextEvent:
 
     tick: int
     text: str
-    kind: Literal["text", "lyrics", "marker", "cue_marker"] = "text"
+    kind: TextKind = "text"
+
+    def __post_init__(self) -> None:
+        _check_tick(self.tick)
+        if self.kind not in TEXT_KINDS:
+            raise ValueError(f"text kind {self.kind!r} is not one of {', '.join(TEXT_KINDS)}")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -85,6 +111,7 @@ class TempoChange:
     us_per_quarter: int
 
     def __post_init__(self) -> None:
+        _check_tick(self.tick)
         if not 1 <= self.us_per_quarter <= 0xFFFFFF:
             raise ValueError(f"tempo {self.us_per_quarter} us/quarter is outside MIDI's range")
 
@@ -108,6 +135,7 @@ class TimeSignature:
     denominator: int
 
     def __post_init__(self) -> None:
+        _check_tick(self.tick)
         if not 1 <= self.numerator <= 255:
             raise ValueError(f"time signature numerator {self.numerator} is outside 1..255")
         if self.denominator not in (1, 2, 4, 8, 16, 32, 64):
@@ -137,6 +165,7 @@ class KeySignature:
     mode: Mode = "major"
 
     def __post_init__(self) -> None:
+        _check_tick(self.tick)
         if not -7 <= self.fifths <= 7:
             raise ValueError(f"key signature with {self.fifths} fifths is outside -7..7")
         if self.mode not in ("major", "minor"):
@@ -181,7 +210,8 @@ class Track:
     @property
     def end_tick(self) -> int:
         ends = [n.end_tick for n in self.notes]
-        ends += [e.tick for e in (*self.controls, *self.pitch_bends, *self.texts)]
+        ends += [c.tick for c in self.controls] + [b.tick for b in self.pitch_bends]
+        ends += [t.tick for t in self.texts]
         return max(ends, default=0)
 
     def with_notes(self, notes: tuple[Note, ...] | list[Note]) -> Track:
@@ -204,6 +234,14 @@ class Song:
             raise ValueError("a song's tempo map must start at tick 0")
         if not self.time_signatures or self.time_signatures[0].tick != 0:
             raise ValueError("a song's time signatures must start at tick 0")
+        # One value in force at a time: bar and tempo lookups depend on it.
+        for what, ticks in (("tempo changes", [e.tick for e in self.tempos]),
+                            ("time signatures", [e.tick for e in self.time_signatures]),
+                            ("key signatures", [e.tick for e in self.keys])):
+            for before, after in zip(ticks, ticks[1:], strict=False):
+                if after <= before:
+                    raise ValueError(f"a song's {what} must be in time order, one per tick "
+                                     f"(tick {after} follows tick {before})")
 
     @property
     def end_tick(self) -> int:

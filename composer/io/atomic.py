@@ -6,6 +6,7 @@ reader of ``path`` sees either the old bytes or the new ones, never a mix.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import tempfile
@@ -30,6 +31,9 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
         if path.exists():
             # Keep the permissions the user gave the file they are replacing.
             os.chmod(tmp_name, path.stat().st_mode & 0o777)
+        else:
+            # mkstemp makes owner-only files; a new file gets what open() would give.
+            os.chmod(tmp_name, 0o666 & ~_umask())
         os.replace(tmp_name, path)
         tmp_name = None
         _fsync_directory(directory)
@@ -42,14 +46,25 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
         raise OutputFileError(f"{path}: cannot be written ({err.strerror or err})") from err
     finally:
         if tmp_name is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
-            except OSError:
-                pass
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _umask() -> int:
+    # os.umask() can only be read by setting it, which races with other threads;
+    # Linux reports it in /proc instead.
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -16,6 +16,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from composer.core.song import (
     PPQ,
@@ -26,6 +27,7 @@ from composer.core.song import (
     Song,
     TempoChange,
     TextEvent,
+    TextKind,
     TimeSignature,
     Track,
 )
@@ -40,8 +42,17 @@ MAX_EVENTS = 4_000_000
 """Bounds memory on absurd files; about 200 MB of Python objects at worst."""
 
 _CHANNEL_DATA_LENGTH = {0x8: 2, 0x9: 2, 0xA: 2, 0xB: 2, 0xC: 1, 0xD: 1, 0xE: 2}
-_TEXT_KINDS = {0x01: "text", 0x05: "lyrics", 0x06: "marker", 0x07: "cue_marker"}
+_TEXT_KINDS: dict[int, TextKind] = {0x01: "text", 0x05: "lyrics", 0x06: "marker",
+                                    0x07: "cue_marker"}
 _SMPTE_FPS = {24: 24.0, 25: 25.0, 29: 29.97, 30: 30.0}
+# Data bytes after a system common message (they do not belong in files, but
+# some writers leave them there; skipping their data keeps the track in step).
+_SYSTEM_DATA_LENGTH = {0xF1: 1, 0xF2: 2, 0xF3: 1}
+# Key names as mido writes them, from 7 flats to 7 sharps.
+_MAJOR_KEY_NAMES = ("Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B",
+                    "F#", "C#")
+_MINOR_KEY_NAMES = ("Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#", "G#",
+                    "D#", "A#")
 
 
 @dataclass
@@ -63,11 +74,12 @@ class _RawTrack:
     """Events of one MTrk chunk, in file ticks."""
 
     name: str = ""
-    notes: list[tuple[int, int, int, int, int]] = field(default_factory=list)  # ch, pitch, on, off, vel
+    # channel, pitch, on tick, off tick, velocity
+    notes: list[tuple[int, int, int, int, int]] = field(default_factory=list)
     programs: list[tuple[int, int, int]] = field(default_factory=list)  # tick, channel, program
     controls: list[tuple[int, int, int, int]] = field(default_factory=list)  # tick, ch, cc, value
     bends: list[tuple[int, int, int]] = field(default_factory=list)  # tick, ch, value
-    texts: list[tuple[int, str, str]] = field(default_factory=list)
+    texts: list[tuple[int, str, TextKind]] = field(default_factory=list)
     tempos: list[tuple[int, int]] = field(default_factory=list)
     meters: list[tuple[int, int, int]] = field(default_factory=list)
     keys: list[tuple[int, int, str]] = field(default_factory=list)
@@ -121,7 +133,7 @@ def parse_midi_bytes(data: bytes, name: str = "MIDI data") -> tuple[Song, ReadRe
         report.warn(f"unknown MIDI format {midi_format}, read as format 1")
         midi_format = 1
     report.midi_format = midi_format
-    if header_len < 6 or header_len > len(data):
+    if header_len < 6 or start + 8 + header_len > len(data):
         report.warn(f"odd header length {header_len}")
         header_len = 6
 
@@ -137,13 +149,16 @@ def parse_midi_bytes(data: bytes, name: str = "MIDI data") -> tuple[Song, ReadRe
         if chunk_id == b"MTrk":
             if body_start + length > len(data):
                 report.warn("the last track is cut short")
-            raw_tracks.append(_parse_track(data[body_start:body_start + length], report, budget))
+            raw_tracks.append(
+                _parse_track(data[body_start:body_start + length], report, budget, name))
         elif not all(0x20 <= b < 0x7F for b in chunk_id):
             report.warn(f"{len(data) - pos} bytes of trailing garbage ignored")
             break
         else:
             report.warn(f"unknown chunk {chunk_id.decode('ascii')!r} skipped")
         pos = body_start + length
+    if 0 < len(data) - pos < 8:
+        report.warn(f"{len(data) - pos} bytes of trailing garbage ignored")
     report.tracks_in_file = len(raw_tracks)
     if declared_tracks != len(raw_tracks):
         report.warn(f"header promises {declared_tracks} tracks, file has {len(raw_tracks)}")
@@ -204,10 +219,11 @@ def _decode_text(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-def _parse_track(data: bytes, report: ReadReport, budget: list[int]) -> _RawTrack:
+def _parse_track(data: bytes, report: ReadReport, budget: list[int], name: str) -> _RawTrack:
     track = _RawTrack()
     open_notes: dict[tuple[int, int], tuple[int, int]] = {}
     owed_offs: dict[tuple[int, int], int] = defaultdict(int)
+    swallowed_off: dict[tuple[int, int], int] = {}
     tick = 0
     pos = 0
     status = 0
@@ -240,6 +256,7 @@ def _parse_track(data: bytes, report: ReadReport, budget: list[int]) -> _RawTrac
                 continue
             if byte >= 0xF0:
                 report.warn(f"system message {byte:#04x} in a file skipped")
+                pos += _SYSTEM_DATA_LENGTH.get(byte, 0)
                 continue
             kind, channel = byte >> 4, byte & 0x0F
             size = _CHANNEL_DATA_LENGTH[kind]
@@ -250,8 +267,9 @@ def _parse_track(data: bytes, report: ReadReport, budget: list[int]) -> _RawTrac
             pos += size
             budget[0] -= 1
             if budget[0] <= 0:
-                raise InputFileError("the MIDI file has more events than composer can hold",
-                                     f"the limit is {MAX_EVENTS:,} events")
+                raise InputFileError(
+                    f"{name}: the MIDI file has more events than composer can hold",
+                    f"the limit is {MAX_EVENTS:,} events")
             track.channels.add(channel)
             if kind == 0x9 and args[1] > 0:
                 key = (channel, args[0])
@@ -265,6 +283,7 @@ def _parse_track(data: bytes, report: ReadReport, budget: list[int]) -> _RawTrac
                 key = (channel, args[0])
                 if owed_offs[key] > 0:
                     owed_offs[key] -= 1
+                    swallowed_off[key] = tick
                 elif key in open_notes:
                     _close(track, key, open_notes.pop(key), tick)
             elif kind == 0xB:
@@ -279,7 +298,12 @@ def _parse_track(data: bytes, report: ReadReport, budget: list[int]) -> _RawTrac
     if open_notes:
         report.warn(f"{len(open_notes)} notes without note-off ended at the track end")
         for key, (on_tick, velocity) in open_notes.items():
-            _close(track, key, (on_tick, velocity), max(tick, on_tick + 1))
+            # A retriggered note whose extra note-off never came: the note-off
+            # swallowed for it was most likely its own.
+            end = swallowed_off.get(key, -1)
+            if end <= on_tick:
+                end = max(tick, on_tick + 1)
+            _close(track, key, (on_tick, velocity), end)
     return track
 
 
@@ -290,7 +314,8 @@ def _close(track: _RawTrack, key: tuple[int, int], opened: tuple[int, int], off_
 
 def _meta(track: _RawTrack, meta_type: int, body: bytes, tick: int, report: ReadReport) -> None:
     if meta_type == 0x03:
-        track.name = _decode_text(body).strip("\x00").strip()
+        if not track.name:  # the first name counts; later ones are usually instrument notes
+            track.name = _decode_text(body).strip("\x00").strip()
     elif meta_type in _TEXT_KINDS:
         track.texts.append((tick, _decode_text(body), _TEXT_KINDS[meta_type]))
     elif meta_type == 0x51 and len(body) == 3:
@@ -376,12 +401,14 @@ def _split_by_channel(raw: _RawTrack, at, several: bool, report: ReadReport) -> 
                               velocity=velocity))
         controls = [ControlChange(at(t), cc, v) for t, ch, cc, v in raw.controls if ch == channel]
         bends = [PitchBend(at(t), v) for t, ch, v in raw.bends if ch == channel]
-        if not notes and not controls and not bends and not raw.texts:
-            continue
+        if not notes and not controls and not bends and not raw.texts and (several or not raw.name):
+            continue  # an unnamed or shared channel with nothing on it (a named part is kept)
         name = raw.name or ("Drums" if channel == 9 else f"Channel {channel + 1}")
         if several:
             name = f"{name} (ch {channel + 1})"
-        texts = [TextEvent(at(t), x, k) for t, x, k in raw.texts] if channel == min(raw.channels) else []
+        texts = []
+        if channel == min(raw.channels):  # texts go with the track's first channel
+            texts = [TextEvent(at(t), x, k) for t, x, k in raw.texts]
         tracks.append(Track(
             name=name,
             notes=tuple(sorted(notes)),
@@ -425,7 +452,7 @@ def _latin1(text: str) -> str:
     return text.encode("utf-8").decode("latin-1")
 
 
-def _delta_track(events: list[tuple[int, int, object]], end_tick: int, mido) -> object:
+def _delta_track(events: list[tuple[int, int, Any]], end_tick: int, mido) -> Any:
     track = mido.MidiTrack()
     now = 0
     for tick, _, message in sorted(events, key=lambda e: (e[0], e[1])):
@@ -436,7 +463,7 @@ def _delta_track(events: list[tuple[int, int, object]], end_tick: int, mido) -> 
 
 
 def _conductor_track(song: Song, mido):
-    events: list[tuple[int, int, object]] = []
+    events: list[tuple[int, int, Any]] = []
     if song.title:
         events.append((0, 0, mido.MetaMessage("track_name", name=_latin1(song.title))))
     for ts in song.time_signatures:
@@ -453,14 +480,15 @@ def _conductor_track(song: Song, mido):
 
 
 def _mido_key(key: KeySignature) -> str:
-    from mido.midifiles.meta import _key_signature_decode
-
-    return _key_signature_decode[(key.fifths, 1 if key.mode == "minor" else 0)]
+    """The key name mido writes as a key signature: 'Eb' (3 flats, major), 'F#m'."""
+    if key.mode == "minor":
+        return _MINOR_KEY_NAMES[key.fifths + 7] + "m"
+    return _MAJOR_KEY_NAMES[key.fifths + 7]
 
 
 def _part_track(track: Track, mido):
     ch = track.channel
-    events: list[tuple[int, int, object]] = [
+    events: list[tuple[int, int, Any]] = [
         (0, 0, mido.MetaMessage("track_name", name=_latin1(track.name))),
         (0, 1, mido.Message("program_change", channel=ch, program=track.program)),
     ]

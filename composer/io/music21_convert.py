@@ -14,8 +14,8 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from composer.core import ops
-from composer.core.pitch import key_from_tonic
 from composer.core.song import (
+    DRUM_CHANNEL,
     PPQ,
     KeySignature,
     Note,
@@ -62,8 +62,9 @@ def score_to_song(score: Any, pickup: PickupMode = "meter", title: str = "") -> 
             continue
         instrument = part.getInstrument(returnDefault=True)
         program = instrument.midiProgram if instrument.midiProgram is not None else 0
-        name = part.partName or instrument.partName or instrument.instrumentName or f"Part {index + 1}"
-        channel = 9 if getattr(instrument, "inGMPercMap", False) else next(melodic_channels)
+        name = (part.partName or instrument.partName or instrument.instrumentName
+                or f"Part {index + 1}")
+        channel = DRUM_CHANNEL if _is_drum_part(instrument) else next(melodic_channels)
         tracks.append(Track(name=str(name), notes=tuple(ops.remove_overlaps(notes)),
                             program=int(program), channel=channel))
 
@@ -75,12 +76,10 @@ def score_to_song(score: Any, pickup: PickupMode = "meter", title: str = "") -> 
     keys = []
     for ks in flat.getElementsByClass(m21key.KeySignature):
         tick = _ticks(ks.getOffsetInHierarchy(first_part))
-        if isinstance(ks, m21key.Key):
-            keys.append(KeySignature(tick, key_from_tonic(ks.tonic.pitchClass, ks.mode).fifths
-                                     if ks.mode in ("major", "minor") else ks.sharps,
-                                     "minor" if ks.mode == "minor" else "major"))
-        else:
-            keys.append(KeySignature(tick, max(-7, min(7, ks.sharps)), "major"))
+        # The signature as written (Gb major stays 6 flats); modal keys keep
+        # their signature and count as major.
+        minor = isinstance(ks, m21key.Key) and ks.mode == "minor"
+        keys.append(KeySignature(tick, max(-7, min(7, ks.sharps)), "minor" if minor else "major"))
     tempos = []
     for mark in score.flatten().getElementsByClass(tempo.MetronomeMark):
         bpm = mark.getQuarterBPM()
@@ -92,11 +91,20 @@ def score_to_song(score: Any, pickup: PickupMode = "meter", title: str = "") -> 
         tracks=tuple(tracks),
         tempos=_dedupe(tempos, TempoChange(0, 500_000)),
         time_signatures=_dedupe(meters, TimeSignature(0, 4, 4)),
-        keys=tuple({k.tick: k for k in keys}.values()),
+        keys=tuple(sorted({k.tick: k for k in keys}.values())),
     )
     if pickup_ticks and bar_ticks:
         song = _apply_pickup(song, pickup_ticks, bar_ticks, pickup)
     return song
+
+
+def _is_drum_part(instrument: Any) -> bool:
+    """A drum kit: unpitched percussion (not timpani or marimba), or on MIDI channel 10."""
+    from music21 import instrument as m21instrument
+
+    unpitched = isinstance(instrument, m21instrument.Percussion) \
+        and not isinstance(instrument, m21instrument.PitchedPercussion)
+    return unpitched or instrument.midiChannel == DRUM_CHANNEL
 
 
 def _dedupe(events: list, default: Any) -> tuple:
@@ -139,9 +147,14 @@ def _apply_pickup(song: Song, pickup_ticks: int, bar_ticks: int, mode: PickupMod
 
     if mode == "pad":
         shifted = ops.shift(song, bar_ticks - pickup_ticks)
-        return replace(shifted, time_signatures=tuple(
-            ts for ts in shifted.time_signatures if ts.tick == 0 or ts.tick > bar_ticks
-        ) or (TimeSignature(0, 4, 4),))
+        # The padded first bar is a whole bar of the opening meter; a change
+        # inside it is dropped, and so is one repeating the meter in force.
+        meters: list[TimeSignature] = []
+        for ts in shifted.time_signatures:
+            if ts.tick == 0 or (ts.tick >= bar_ticks and (ts.numerator, ts.denominator)
+                                != (meters[-1].numerator, meters[-1].denominator)):
+                meters.append(ts)
+        return replace(shifted, time_signatures=tuple(meters))
     meter = song.time_signatures[0]
     # Express the pickup as n/d in the meter's unit, or a finer one if needed.
     denominator = meter.denominator
@@ -175,6 +188,7 @@ def song_to_score(song: Song) -> Any:
         part = stream.Part()
         part.id = f"P{index + 1}"
         part.partName = track.name
+        inst: Any
         if track.is_drum:
             inst = instrument.UnpitchedPercussion()
         else:
@@ -189,12 +203,14 @@ def song_to_score(song: Song) -> Any:
         # Every part carries meter and key (notation needs them per staff);
         # the tempo marks go on the top part only, as a score prints them.
         for ts in song.time_signatures:
-            part.insert(Fraction(ts.tick, PPQ), meter.TimeSignature(f"{ts.numerator}/{ts.denominator}"))
+            part.insert(Fraction(ts.tick, PPQ),
+                        meter.TimeSignature(f"{ts.numerator}/{ts.denominator}"))
         for ks in song.keys:
             part.insert(Fraction(ks.tick, PPQ), key.KeySignature(ks.fifths).asKey(ks.mode))
         if index == 0:
             for t in song.tempos:
-                part.insert(Fraction(t.tick, PPQ), tempo.MetronomeMark(number=round(t.tempo_bpm, 2)))
+                part.insert(Fraction(t.tick, PPQ),
+                            tempo.MetronomeMark(number=round(t.tempo_bpm, 2)))
         groups: dict[tuple[int, int], list[int]] = {}
         for n in track.notes:
             start = _snap(n.start_tick)
@@ -202,6 +218,7 @@ def song_to_score(song: Song) -> Any:
             groups.setdefault((start, end), []).append(n.pitch)
         for (start, end), pitches in sorted(groups.items()):
             quarter_length = Fraction(end - start, PPQ)
+            element: Any
             if len(pitches) == 1:
                 element = note.Note(pitches[0], quarterLength=quarter_length)
             else:

@@ -85,15 +85,18 @@ def project_from_json(text: str, name: str = "project") -> Project:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise InputFileError(f"{name}: not a composer project (invalid JSON at line {err.lineno})") from err
+        raise InputFileError(
+            f"{name}: not a composer project (invalid JSON at line {err.lineno})") from err
     try:
         jsonschema.validate(data, SCHEMA)
     except jsonschema.ValidationError as err:
         where = "/".join(str(p) for p in err.absolute_path) or "top level"
-        raise InputFileError(f"{name}: not a valid composer project ({where}: {err.message[:120]})") from err
+        raise InputFileError(
+            f"{name}: not a valid composer project ({where}: {err.message[:120]})") from err
     if data["version"] > FORMAT_VERSION:
         raise InputFileError(
-            f"{name}: project format {data['version']} is newer than this composer reads ({FORMAT_VERSION})",
+            f"{name}: project format {data['version']} is newer than this composer reads "
+            f"({FORMAT_VERSION})",
             "update composer to open it",
         )
     try:

@@ -68,7 +68,8 @@ def _load_score(path: Path) -> Song:
     try:
         song = score_to_song(parsed, title=path.stem)
     except Exception as err:
-        raise InputFileError(f"{path}: the score has content composer cannot use ({_short(err)})") from err
+        raise InputFileError(
+            f"{path}: the score has content composer cannot use ({_short(err)})") from err
     if not song.note_count:
         raise InputFileError(f"{path}: the score has no notes")
     return song
