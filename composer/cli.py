@@ -295,6 +295,274 @@ def _eval_harmony(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------ live MIDI
+
+
+def _backend_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=("auto", "alsa", "jack"), default=None,
+                   help="MIDI system (default: $COMPOSER_MIDI_BACKEND, else ALSA if present, else JACK)")
+
+
+def _out_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", metavar="PORT",
+                   help="output port, by name or part of it (default: start FluidSynth)")
+    p.add_argument("--virtual-out", action="store_true",
+                   help="play to composer's own output port instead, for a DAW to connect to")
+
+
+def _in_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--in", dest="inp", metavar="PORT",
+                   help="input port, by name or part of it (default: composer's own input port)")
+
+
+class _StopOnInterrupt:
+    """Ctrl-C (or SIGTERM) sets ``cancel`` so the service ends cleanly (silencing notes,
+    saving the take); a second Ctrl-C interrupts outright."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.cancel = threading.Event()
+
+    def __enter__(self) -> _StopOnInterrupt:
+        import signal
+
+        def handler(signum: int, frame: object) -> None:
+            if self.cancel.is_set():
+                raise KeyboardInterrupt
+            self.cancel.set()
+
+        self._previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+
+
+def _print_event(event: Any) -> None:
+    print(f"  {event.text}", flush=True)
+
+
+def _ports_args(p: argparse.ArgumentParser) -> None:
+    _backend_arg(p)
+    p.add_argument("--json", action="store_true", help="print the ports as JSON")
+
+
+@command("ports", "list MIDI input and output ports", _ports_args)
+def _ports(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from composer.services.ports import list_midi_ports
+
+    listing = list_midi_ports(args.backend)
+    if args.json:
+        print_json(asdict(listing))
+        return 0
+    print(f"MIDI backend: {listing.backend}")
+    print_table(["inputs (play into composer)"], [[n] for n in listing.inputs] or [["(none)"]])
+    print_table(["outputs (composer plays to)"], [[n] for n in listing.outputs] or [["(none)"]])
+    print(f"composer's own ports (--virtual-in/--virtual-out): {listing.virtual_input}, "
+          f"{listing.virtual_output}")
+    return 0
+
+
+def _play_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="a MIDI file, MusicXML, ABC, or composer project")
+    _out_args(p)
+    _backend_arg(p)
+    p.add_argument("--loop", action="store_true", help="play the range again and again until Ctrl-C")
+    p.add_argument("--clock", action="store_true", help="also send MIDI clock, start/stop and song position")
+    p.add_argument("--bars", metavar="A-B", help="play only bars A to B (counted from 1)")
+    p.add_argument("--tracks", metavar="N,M", help="play only these tracks (counted from 1)")
+
+
+def _parse_bars(text: str | None) -> tuple[int | None, int | None]:
+    from composer.errors import InvalidArgumentError
+
+    if not text:
+        return None, None
+    first, _, last = text.partition("-")
+    try:
+        return int(first), int(last or first)
+    except ValueError as err:
+        raise InvalidArgumentError(f"--bars {text!r} is not like 5-8") from err
+
+
+@command("play", "play a song to a MIDI port (or a FluidSynth)", _play_args)
+def _play(args: argparse.Namespace) -> int:
+    from composer.errors import InvalidArgumentError
+    from composer.io.song_files import load_song
+    from composer.services.playback import PlayRange, play_song
+
+    song = load_song(args.file)
+    first, last = _parse_bars(args.bars)
+    selection = PlayRange.bars(song, first, last)
+    if args.tracks:
+        try:
+            tracks = tuple(int(t) - 1 for t in args.tracks.split(","))
+        except ValueError as err:
+            raise InvalidArgumentError(f"--tracks {args.tracks!r} is not like 1,3") from err
+        if any(not 0 <= t < len(song.tracks) for t in tracks):
+            raise InvalidArgumentError(f"--tracks {args.tracks}: the song has {len(song.tracks)} tracks")
+        selection = PlayRange(selection.start_tick, selection.end_tick, tracks)
+    with _StopOnInterrupt() as stopper:
+        result = play_song(song, args.out, backend=args.backend, virtual=args.virtual_out,
+                           play_range=selection, loop=args.loop, clock=args.clock,
+                           progress=progress_bar("playing"), cancel=stopper.cancel)
+    print(f"played {result.seconds:.1f} s to {result.port} ({result.reason})")
+    return 0
+
+
+def _record_args(p: argparse.ArgumentParser) -> None:
+    _in_args(p)
+    p.add_argument("-o", "--output", required=True,
+                   help="song file or project to add the take to (created if missing)")
+    _out_args(p)
+    _backend_arg(p)
+    p.add_argument("--tempo", type=float, default=120.0, help="tempo in BPM (default 120)")
+    p.add_argument("--meter", default="4/4", help="meter (default 4/4)")
+    p.add_argument("--count-in", type=int, default=1, metavar="BARS", help="bars of count-in (default 1)")
+    p.add_argument("--no-metronome", action="store_true", help="no clicks on the drum channel")
+    p.add_argument("--no-thru", action="store_true", help="do not pass the input to the output")
+    p.add_argument("--seconds", type=float, help="stop after this long (default: at Ctrl-C)")
+    p.add_argument("--quantise", metavar="GRID", help="quantise the take, e.g. 1/16 or 1/8t")
+    p.add_argument("--strength", type=float, default=1.0, help="quantise strength 0..1 (default 1)")
+    p.add_argument("--swing", type=float, default=0.0, help="swing 0..1 (default 0)")
+
+
+@command("record", "record a take from a MIDI input into a song file", _record_args)
+def _record(args: argparse.Namespace) -> int:
+    from composer.live.recorder import QuantiseSettings
+    from composer.services.record import RecordSettings, add_track_to_file, parse_grid, record_take
+
+    settings = RecordSettings(args.tempo, args.meter, args.count_in, not args.no_metronome,
+                              not args.no_thru)
+    quantise = None
+    if args.quantise:
+        try:
+            quantise = QuantiseSettings(parse_grid(args.quantise), args.strength, args.swing)
+        except ValueError as err:
+            from composer.errors import InvalidArgumentError
+
+            raise InvalidArgumentError(str(err)) from err
+    print("recording; press Ctrl-C to stop", flush=True)
+    with _StopOnInterrupt() as stopper:
+        take = record_take(args.inp, args.out, backend=args.backend, virtual_out=args.virtual_out,
+                           settings=settings, seconds=args.seconds, cancel=stopper.cancel,
+                           on_event=_print_event)
+    stats = take.stats
+    if not take.track.notes:
+        print("no notes were played; nothing was saved")
+        return 0
+    path, index = add_track_to_file(args.output, take.kept(quantise), args.tempo,
+                                    settings.time_signature)
+    print(f"added {len(take.track.notes)} notes as track {index + 1} of {path}"
+          + (f" (quantised to {args.quantise})" if quantise else ""))
+    if stats.unmatched_note_offs or stats.early_notes_dropped:
+        print(f"note: ignored {stats.unmatched_note_offs} note-offs without note-ons and "
+              f"{stats.early_notes_dropped} notes played during the count-in")
+    return 0
+
+
+def _jam_args(p: argparse.ArgumentParser) -> None:
+    from composer.services.jam import MODES
+
+    p.add_argument("--mode", choices=MODES, required=True)
+    _in_args(p)
+    _out_args(p)
+    _backend_arg(p)
+    p.add_argument("--tempo", type=float, default=120.0, help="tempo in BPM (default 120)")
+    p.add_argument("--meter", default="4/4", help="meter (default 4/4)")
+    p.add_argument("--no-thru", action="store_true", help="do not pass the input to the output")
+    clock = p.add_mutually_exclusive_group()
+    clock.add_argument("--follow-clock", action="store_true", help="take tempo and beat from MIDI clock on the input")
+    clock.add_argument("--send-clock", action="store_true", help="send MIDI clock at --tempo to the output")
+    p.add_argument("--seconds", type=float, help="stop after this long (default: at Ctrl-C)")
+    g = p.add_argument_group("call-response")
+    g.add_argument("--pause-beats", type=float, default=2.0, help="silence that ends a phrase (default 2 beats)")
+    g.add_argument("--at-bar-line", action="store_true", help="answer at the first bar line after a phrase")
+    g.add_argument("--model", default="auto", help="transformer, lstm or markov (default: best installed)")
+    g.add_argument("--temperature", type=float, default=0.9)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--response-bars", type=int, help="length of each answer (default: the phrase's)")
+    g = p.add_argument_group("harmonize")
+    g.add_argument("--style", choices=("chorale", "chords"), default="chorale")
+    g.add_argument("--harmony-model", default="auto", help="transformer, lstm or hmm (default: best installed)")
+    g.add_argument("--key", help="key to harmonise in, e.g. 'G major' (default: estimated as you play)")
+    g = p.add_argument_group("record")
+    g.add_argument("-o", "--output", help="song file or project to add the take to")
+    g.add_argument("--count-in", type=int, default=1, metavar="BARS")
+    g.add_argument("--no-metronome", action="store_true")
+
+
+@command("jam", "play along live: call and response, harmoniser, or record", _jam_args)
+def _jam(args: argparse.Namespace) -> int:
+    from composer.services.jam import JamSettings, run_jam
+
+    settings = JamSettings(
+        mode=args.mode, tempo_bpm=args.tempo, meter=args.meter, thru=not args.no_thru,
+        follow_clock=args.follow_clock, send_clock=args.send_clock, pause_beats=args.pause_beats,
+        at_bar_line=args.at_bar_line, model=args.model, temperature=args.temperature, seed=args.seed,
+        response_bars=args.response_bars, style=args.style, harmony_model=args.harmony_model,
+        key=args.key, count_in_bars=args.count_in, metronome=not args.no_metronome)
+    print(f"jam ({args.mode}); press Ctrl-C to stop", flush=True)
+    with _StopOnInterrupt() as stopper:
+        result = run_jam(settings, args.inp, args.out, backend=args.backend,
+                         virtual_out=args.virtual_out, save_to=args.output, seconds=args.seconds,
+                         progress=lambda f, m: print(f"  {m}", flush=True) if m else None,
+                         cancel=stopper.cancel, on_event=_print_event)
+    if args.mode == "call-response":
+        print(f"answered {result.responses} phrase(s)")
+    if result.saved_to is not None:
+        print(f"added the take ({len(result.take.track.notes)} notes) to {result.saved_to}")
+    elif args.mode == "record":
+        print("no notes were played; nothing was saved")
+    return 0
+
+
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="bench_command", required=True, parser_class=_Parser, metavar="BENCH")
+    # One line per benchmark: each configures its parser and sets `bench_handler`.
+    _bench_live_args(sub.add_parser("live", help="MIDI timing and jam latency over real JACK ports"))
+
+
+@command("bench", "measure latency and throughput against a reference", _bench_args)
+def _bench(args: argparse.Namespace) -> int:
+    return int(args.bench_handler(args))
+
+
+def _bench_live_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.add_argument("--soak", type=float, metavar="SECONDS",
+                   help="instead: random input at 20 notes/s for this long; checks stuck notes and memory")
+    p.add_argument("--period", type=int, default=64,
+                   help="JACK period in frames for the server the bench starts (default 64: 1.3 ms)")
+    p.add_argument("--harmony-model", default="auto")
+    p.add_argument("--model", default="auto", help="melody model for call and response")
+    p.set_defaults(bench_handler=_bench_live)
+
+
+def _bench_live(args: argparse.Namespace) -> int:
+    from composer.services.live_bench import run_live_bench, run_soak
+
+    if args.soak is not None:
+        report = run_soak(args.soak, period=args.period, harmony_model=args.harmony_model,
+                          progress=progress_bar("soak"))
+    else:
+        report = run_live_bench(period=args.period, harmony_model=args.harmony_model,
+                                melody_model=args.model, progress=progress_bar("bench"))
+    if args.json:
+        print_json(report)
+        return 0
+    print_table(["figure", "value", "target"], report["table"])
+    for line in report.get("notes", []):
+        print(f"note: {line}")
+    return 0
+
+
 # ------------------------------------------------------------------ main
 
 
