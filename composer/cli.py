@@ -175,7 +175,8 @@ def _harmonize_args(p: argparse.ArgumentParser) -> None:
                    "pitched track, or one named Melody/Soprano)")
 
 
-@command("harmonize", "add a four-part chorale setting or chord symbols to a melody", _harmonize_args)
+@command("harmonize", "add a four-part chorale setting or chord symbols to a melody",
+         _harmonize_args)
 def _harmonize(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -199,14 +200,16 @@ def _harmonize(args: argparse.Namespace) -> int:
         written = export_song(add_variation(song, result, i), target)
         summary = ", ".join(f"{t.name} {len(t.notes)} notes" for t in result.variations[i])
         chords = [t.text for t in result.variations[i][0].texts] if args.style == "chords" else []
-        print(f"wrote {written}: {summary}" + (f"; chords {' '.join(chords[:12])}"
-                                                + (" ..." if len(chords) > 12 else "") if chords else ""))
+        if chords:
+            summary += f"; chords {' '.join(chords[:12])}" + (" ..." if len(chords) > 12 else "")
+        print(f"wrote {written}: {summary}")
     print(f"key {result.key.name}, model {result.model}, seed {result.seed}")
     return 0
 
 
 def _check_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="a four-part setting (tracks Soprano/Alto/Tenor/Bass, or four parts)")
+    p.add_argument("file",
+                   help="a four-part setting (tracks Soprano/Alto/Tenor/Bass, or four parts)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--all", action="store_true", help="list every fault (default: the first 30)")
 
@@ -240,7 +243,8 @@ def _check(args: argparse.Namespace) -> int:
     print_table(["fault", "count", "per 100 changes"],
                 [[k.replace("_", " "), report.counts[k], report.per_100((k,))] for k in FAULT_KINDS]
                 + [["all faults", sum(report.counts.values()), report.faults_per_100]])
-    ranges = ", ".join(f"{v} {note_name(lo)}-{note_name(hi)}" for v, (lo, hi) in SATB_RANGES.items())
+    ranges = ", ".join(f"{voice} {note_name(low)}-{note_name(high)}"
+                       for voice, (low, high) in SATB_RANGES.items())
     print(f"ranges: {ranges}")
     shown = report.faults if args.all else report.faults[:30]
     for fault in sorted(shown, key=lambda f: f.tick):
@@ -253,7 +257,7 @@ def _check(args: argparse.Namespace) -> int:
 def _eval_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="eval_command", required=True, parser_class=_Parser, metavar="EVAL")
     # One line per evaluation: each configures its parser and sets `eval_handler`.
-    _eval_harmony_args(sub.add_parser("harmony", help="harmonisation models against Bach and POP909"))
+    _eval_harmony_args(sub.add_parser("harmony", help="harmony models against Bach and POP909"))
 
 
 @command("eval", "evaluate models on the held-out test sets", _eval_args)
@@ -287,12 +291,46 @@ def _eval_harmony(args: argparse.Namespace) -> int:
                   row["out_of_range"]] for name, row in chorale_rows.items()])
     if table["chords"]:
         any_row = next(iter(table["chords"].values()))
-        print(f"chord style: {any_row['songs']} POP909 test songs, {any_row['beats']} labelled beats")
+        print(f"chord style: {any_row['songs']} POP909 test songs, "
+              f"{any_row['beats']} labelled beats")
         print_table(["model", "chord accuracy", "root accuracy"],
                     [[name, row["chord_accuracy"], row["root_accuracy"]]
                      for name, row in table["chords"].items()])
     print("ATB bits: '-' for models without note probabilities (the HMM) and for Bach")
     return 0
+
+def _bench_harmonize_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.add_argument("--models", help="comma-separated models (default: every available one)")
+    p.add_argument("--repeats", type=int, default=5, help="runs per figure (default 5)")
+    p.set_defaults(bench_handler=_bench_harmonize)
+
+
+def _bench_harmonize(args: argparse.Namespace) -> int:
+    from composer.services.harmony_bench import (
+        TARGET_FAST_PATH_MS,
+        TARGET_MS_16BARS,
+        bench_harmonize,
+    )
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    report = bench_harmonize(models=models, repeats=max(1, args.repeats),
+                             progress=progress_bar("bench"))
+    if args.json:
+        print_json(report)
+        return 0
+    print_table(["model", "16 bars chorale ms", "16 bars chords ms", "vs 1 s target",
+                 "fast path median ms", "p99 ms", "vs 5 ms target", "vs hmm (16 bars / fast)"],
+                [[name, row.get("latency_ms_16bars", "-"), row.get("latency_ms_16bars_chords", "-"),
+                  row["latency_vs_target"], row["fast_path_ms_median"], row["fast_path_ms_p99"],
+                  row["fast_path_vs_target"],
+                  f"{row['latency_vs_hmm']}/{row['fast_path_vs_hmm']}" if "latency_vs_hmm" in row
+                  else "-"]
+                 for name, row in report.items()])
+    print(f"targets: 16 bars under {TARGET_MS_16BARS:g} ms, "
+          f"fast path under {TARGET_FAST_PATH_MS:g} ms")
+    return 0
+
 
 
 # ------------------------------------------------------------ live MIDI
@@ -527,6 +565,7 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="bench_command", required=True, parser_class=_Parser, metavar="BENCH")
     # One line per benchmark: each configures its parser and sets `bench_handler`.
     _bench_live_args(sub.add_parser("live", help="MIDI timing and jam latency over real JACK ports"))
+    _bench_harmonize_args(sub.add_parser("harmonize", help="harmony latency: 16 bars, fast path"))
 
 
 @command("bench", "measure latency and throughput against a reference", _bench_args)

@@ -9,6 +9,8 @@ falls in the bar (downbeat, middle of the bar, other), which is how the model
 learns that chords tend to change on strong beats. Each beat emits the
 pitch classes the melody sounds in it, weighted by how long they sound:
 ``log p(beat | chord) = emission_weight * sum_pc w_pc * log p(pc | chord)``.
+A piece's last beat has its own
+distribution (melodies end on the tonic far more often than anywhere else).
 Decoding is Viterbi; variations are drawn by forward filtering and backward
 sampling at a temperature; the live harmoniser filters forward one note at a
 time. Everything is counted from labelled beats (with add-k smoothing) and
@@ -31,7 +33,7 @@ from composer.core.chords import QUALITY_INTERVALS, TRIAD_CLASS, ChordSymbol
 from composer.errors import ModelError
 
 FORMAT = "composer-chord-hmm"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 POSITIONS = 3  # composer.analysis.beats STRONG, MEDIUM, WEAK
 
 
@@ -86,10 +88,12 @@ class ChordHMM:
     """Start, position-dependent transition and emission log-probabilities over chord states."""
 
     def __init__(self, config: HMMConfig, states: list[State], log_start: np.ndarray,
-                 log_trans: np.ndarray, log_emit: np.ndarray, card: dict[str, Any] | None = None):
+                 log_trans: np.ndarray, log_emit: np.ndarray, log_end: np.ndarray,
+                 card: dict[str, Any] | None = None):
         self.config = config
         self.states = states
         self.log_start = log_start  # (S,)
+        self.log_end = log_end  # (S,): the state of a piece's last beat
         self.log_trans = log_trans  # (P, S, S): from row state to column state at position P
         self.log_emit = log_emit  # (S, 12): relative melody pitch class given the state
         self.card = card or {}
@@ -141,9 +145,10 @@ class ChordHMM:
             raise ModelError("no chord occurs often enough to train the HMM on",
                              "use more training pieces or a lower min_state_beats")
         model = ChordHMM(config, states, np.zeros(len(states)), np.zeros((POSITIONS, 1, 1)),
-                         np.zeros((len(states), 12)), card)
+                         np.zeros((len(states), 12)), np.zeros(len(states)), card)
         size = len(states)
         start = np.full(size, config.transition_prior)
+        end = np.full(size, config.transition_prior)
         trans = np.full((POSITIONS, size, size), config.transition_prior)
         emit = np.full((size, 12), config.emission_prior)
         for seq in sequences:
@@ -161,7 +166,10 @@ class ChordHMM:
                 elif prev is not None:
                     trans[lb.beat.position, prev, state] += 1
                 prev, first = state, False
+            if prev is not None:
+                end[prev] += 1
         model.log_start = np.log(start / start.sum())
+        model.log_end = np.log(end / end.sum())
         model.log_trans = np.log(trans / trans.sum(axis=2, keepdims=True))
         model.log_emit = np.log(emit / emit.sum(axis=1, keepdims=True))
         model.card = dict(card or {}, state_beats={f"{r}:{q}": merged[(r, q)] for r, q in states})
@@ -190,7 +198,7 @@ class ChordHMM:
             cand = score[:, None] + self.log_trans[positions[t]]  # (S_prev, S)
             back[t] = cand.argmax(axis=0)
             score = cand.max(axis=0) + emit[t]
-        path = [int(score.argmax())]
+        path = [int((score + self.log_end).argmax())]
         for t in range(steps - 1, 0, -1):
             path.append(int(back[t, path[-1]]))
         return path[::-1]
@@ -209,7 +217,7 @@ class ChordHMM:
         alpha[0] = self.log_start / temperature + emit[0]
         for t in range(1, steps):
             alpha[t] = _logsumexp(alpha[t - 1][:, None] + trans[positions[t]], axis=0) + emit[t]
-        path = [_draw(alpha[-1], rng)]
+        path = [_draw(alpha[-1] + self.log_end / temperature, rng)]
         for t in range(steps - 1, 0, -1):
             path.append(_draw(alpha[t - 1] + trans[positions[t]][:, path[-1]], rng))
         return path[::-1]
@@ -235,6 +243,7 @@ class ChordHMM:
             "config": self.config.to_dict(),
             "states": [[r, q] for r, q in self.states],
             "log_start": _rounded(self.log_start),
+            "log_end": _rounded(self.log_end),
             "log_trans": _rounded(self.log_trans),
             "log_emit": _rounded(self.log_emit),
             "card": self.card,
@@ -250,11 +259,13 @@ class ChordHMM:
             states = [(int(r), str(q)) for r, q in data["states"]]
             model = ChordHMM(config, states, np.array(data["log_start"], dtype=float),
                              np.array(data["log_trans"], dtype=float),
-                             np.array(data["log_emit"], dtype=float), data.get("card", {}))
+                             np.array(data["log_emit"], dtype=float),
+                             np.array(data["log_end"], dtype=float), data.get("card", {}))
         except (KeyError, TypeError, ValueError) as err:
             raise ModelError(f"the chord HMM file is damaged ({err})") from err
         size = len(states)
-        if model.log_start.shape != (size,) or model.log_trans.shape != (POSITIONS, size, size) \
+        if model.log_start.shape != (size,) or model.log_end.shape != (size,) \
+                or model.log_trans.shape != (POSITIONS, size, size) \
                 or model.log_emit.shape != (size, 12):
             raise ModelError("the chord HMM file is damaged (table shapes disagree)")
         return model

@@ -94,6 +94,14 @@ def register(entry: ModelEntry) -> None:
             del _LOADED[key]
 
 
+def unregister(name: str) -> None:
+    """Remove a model from the registry (and forget it if loaded)."""
+    with _LOCK:
+        _REGISTRY.pop(name, None)
+        for key in [k for k in _LOADED if k[0] == name]:
+            del _LOADED[key]
+
+
 def registered() -> list[ModelEntry]:
     order = {name: i for i, name in enumerate(MODEL_ORDER)}
     return sorted(_REGISTRY.values(), key=lambda e: (order.get(e.name, len(order)), e.name))
