@@ -29,6 +29,8 @@ CLOCKS_PER_QUARTER = 24
 MIN_BPM = 1.0
 MAX_BPM = 1000.0
 PLAUSIBLE_BPM = (20.0, 400.0)
+TEMPO_CHANGE = 0.1
+"""A half beat of clock this much off the estimate means the tempo changed."""
 
 
 def clock_interval_s(tempo_bpm: float) -> float:
@@ -86,6 +88,7 @@ class ClockFollower:
                 self._times.clear()  # the clock stopped or jumped: start a new estimate
         self._times.append(when)
         self.last_clock_time = when
+        self._follow_tempo_change()
         self._estimate()
         if not self.running:
             self.clocks_without_start += 1
@@ -95,6 +98,18 @@ class ClockFollower:
             self._awaiting_first = False
         else:
             self.position_tick += TICKS_PER_CLOCK
+
+    def _follow_tempo_change(self) -> None:
+        """Restart the estimate at a tempo change: the last half beat of clock (whose span
+        JACK's jitter barely moves) no longer fits the current tempo."""
+        recent = CLOCKS_PER_QUARTER // 2
+        if self.tempo_bpm is None or len(self._times) <= 2 * recent:
+            return
+        expected = recent * 60.0 / (self.tempo_bpm * CLOCKS_PER_QUARTER)
+        span = self._times[-1] - self._times[-1 - recent]
+        if abs(span - expected) > TEMPO_CHANGE * expected:
+            for _ in range(len(self._times) - recent - 1):
+                self._times.popleft()
 
     def _typical_interval(self) -> float | None:
         if len(self._times) < 3:

@@ -346,8 +346,8 @@ class CallResponseEngine(JamEngine):
     """Listens to a phrase; after a pause (or at a bar line) answers with the model's
     continuation, in tempo and starting on a beat, then listens again.
 
-    The answer is computed while the pause is still being measured (from the
-    moment the last key is released), so at detection it is usually ready and
+    The answer is computed while the pause is still being measured (from half a
+    beat after the last key is released), so at detection it is usually ready and
     its first note falls on the next beat; a note played before the pause ends
     cancels that work. ``submit`` runs the responder (a worker thread unless a
     test runs it inline).
@@ -418,12 +418,13 @@ class CallResponseEngine(JamEngine):
         if (self._responding_until is None and self._detected_at is None and self._phrase.notes
                 and self._phrase.held == 0):
             self._silence_since = now
-            self._start_job(now)
 
     # --- time
 
     def wakeup(self) -> float | None:
         if self._detected_at is None and self._silence_since is not None:
+            if self._job is None:
+                return min(self._speculation_time(), self._detection_time())
             return self._detection_time()
         if self._responding_until is not None:
             return self._responding_until
@@ -437,6 +438,8 @@ class CallResponseEngine(JamEngine):
         if self._detected_at is None:
             if self._silence_since is None or not self._phrase.notes or self._phrase.held:
                 return
+            if self._job is None and now >= self._speculation_time():
+                self._start_job(now)
             detect = self._detection_time()
             if now < detect:
                 return
@@ -458,6 +461,13 @@ class CallResponseEngine(JamEngine):
             self._reset_phrase()
             return
         self._schedule_response(now, notes)
+
+    def _speculation_time(self) -> float:
+        """When to start computing the answer: after a short silence, not at every
+        detached note, and well before the pause is confirmed."""
+        assert self._silence_since is not None
+        beats = min(0.5, self.pause_beats / 2) if self.pause_beats > 0 else 0.5
+        return self._silence_since + beats * self.grid.beat_seconds
 
     def _detection_time(self) -> float:
         assert self._silence_since is not None
@@ -506,6 +516,8 @@ class CallResponseEngine(JamEngine):
     def _cancel_job(self) -> None:
         if self._job_cancel is not None:
             self._job_cancel.set()
+        if self._job is not None:
+            self._job.cancel()  # still queued: never starts
         self._job, self._job_cancel = None, None
 
     def _schedule_response(self, now: float, notes: list[Note]) -> None:
@@ -548,7 +560,6 @@ class CallResponseEngine(JamEngine):
         self._phrase, self._next_phrase = self._next_phrase, _Phrase([])
         if self._phrase.notes and self._phrase.held == 0:
             self._silence_since = max(n[1] for n in self._phrase.notes)
-            self._start_job(now)
 
     def release_all(self, now: float) -> None:
         for phrase in (self._phrase, self._next_phrase):

@@ -34,6 +34,7 @@ from typing import Any
 
 from composer.core.song import Note, Song, TempoChange, Track
 from composer.errors import PortError
+from composer.live.probe import JackProbe, note_ons
 from composer.services.jobs import Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,6 @@ TARGETS = {
     "harmonizer_ms_p99": 15.0,
     "response_delay_beats": 1.0,
 }
-PROBE = "composer-bench"
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -54,74 +54,6 @@ def _percentile(values: list[float], q: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return ordered[index]
-
-
-class _Probe:
-    """The musician and the synth: a virtual keyboard output and a virtual synth input.
-
-    The input callback only stamps and appends (it runs on JACK's thread).
-    """
-
-    def __init__(self, keep: bool = True) -> None:
-        import rtmidi
-
-        self.keys = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=f"{PROBE}-keyboard")
-        self.keys.open_virtual_port("keys")
-        self.synth = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=f"{PROBE}-synth")
-        self.synth.open_virtual_port("in")
-        self.synth.ignore_types(sysex=False, timing=False, active_sense=True)
-        self.keep = keep
-        self.arrivals: list[tuple[float, list[int]]] = []
-        self.sounding: dict[tuple[int, int], int] = {}
-        self.received = 0
-        self._lock = threading.Lock()
-        self.synth.set_callback(self._arrive)
-
-    @property
-    def keys_name(self) -> str:
-        return f"{PROBE}-keyboard:keys"
-
-    @property
-    def synth_name(self) -> str:
-        return f"{PROBE}-synth:in"
-
-    def _arrive(self, event: tuple[list[int], float], data: object = None) -> None:
-        now = time.monotonic()
-        raw = event[0]
-        with self._lock:
-            self.received += 1
-            if self.keep:
-                self.arrivals.append((now, raw))
-            status = raw[0] & 0xF0 if raw else 0
-            if status in (0x80, 0x90) and len(raw) >= 3:
-                key = (raw[0] & 0x0F, raw[1])
-                if status == 0x90 and raw[2] > 0:
-                    self.sounding[key] = self.sounding.get(key, 0) + 1
-                elif key in self.sounding:
-                    self.sounding[key] -= 1
-                    if self.sounding[key] <= 0:
-                        del self.sounding[key]
-            elif status == 0xB0 and len(raw) >= 3 and raw[1] in (120, 123):
-                channel = raw[0] & 0x0F
-                for key in [k for k in self.sounding if k[0] == channel]:
-                    del self.sounding[key]
-
-    def send(self, data: list[int]) -> float:
-        """Send from the keyboard; returns the time just before sending."""
-        now = time.monotonic()
-        self.keys.send_message(data)
-        return now
-
-    def take_arrivals(self) -> list[tuple[float, list[int]]]:
-        with self._lock:
-            out, self.arrivals = self.arrivals, []
-            return out
-
-    def close(self) -> None:
-        self.synth.cancel_callback()
-        for client in (self.keys, self.synth):
-            client.close_port()
-            client.delete()
 
 
 @contextlib.contextmanager
@@ -172,17 +104,12 @@ def bench_song() -> Song:
                 tempos=(TempoChange(0, 500_000), TempoChange(8 * 1920, 400_000)))
 
 
-def _note_ons(arrivals: list[tuple[float, list[int]]]) -> list[tuple[float, int, int]]:
-    return [(t, raw[0] & 0x0F, raw[1]) for t, raw in arrivals
-            if raw and raw[0] & 0xF0 == 0x90 and len(raw) >= 3 and raw[2] > 0]
-
-
-def measure_transport(probe: _Probe, count: int = 200) -> list[float]:
+def measure_transport(probe: JackProbe, count: int = 200) -> list[float]:
     """The reference: latency of the JACK transport alone, probe keyboard to probe synth."""
     import rtmidi
 
     # A second client connected keyboard -> synth, as a patch cable would be.
-    link_in = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=f"{PROBE}-ref")
+    link_in = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="composer-bench-ref")
     link_in.open_port(link_in.get_ports().index(probe.synth_name))
     probe.take_arrivals()
     sent = []
@@ -196,11 +123,11 @@ def measure_transport(probe: _Probe, count: int = 200) -> list[float]:
     finally:
         link_in.close_port()
         link_in.delete()
-    arrivals = [t for t, ch, _ in _note_ons(probe.take_arrivals()) if ch == 15]
+    arrivals = [t for t, ch, _ in note_ons(probe.take_arrivals()) if ch == 15]
     return [(a - s) * 1000 for s, a in zip(sent, arrivals, strict=False)]
 
 
-def measure_playback(probe: _Probe) -> list[float]:
+def measure_playback(probe: JackProbe) -> list[float]:
     """Absolute error (ms) of every note-on of :func:`bench_song` against its schedule."""
     from composer.live.player import Player
     from composer.live.ports import open_output
@@ -224,7 +151,7 @@ def measure_playback(probe: _Probe) -> list[float]:
     assert player.started_at is not None
     errors = []
     seen: dict[tuple[int, int], int] = {}
-    for when, channel, pitch in _note_ons(probe.take_arrivals()):
+    for when, channel, pitch in note_ons(probe.take_arrivals()):
         key = (channel, pitch)
         index = seen.get(key, 0)
         seen[key] = index + 1
@@ -237,7 +164,7 @@ def measure_playback(probe: _Probe) -> list[float]:
 
 
 @contextlib.contextmanager
-def _jam(probe: _Probe, engine: Any) -> Iterator[Any]:
+def _jam(probe: JackProbe, engine: Any) -> Iterator[Any]:
     from composer.live.jam import JamSession
     from composer.live.ports import open_input, open_output
 
@@ -257,7 +184,7 @@ def _jam(probe: _Probe, engine: Any) -> Iterator[Any]:
         out.close()
 
 
-def measure_harmonizer(probe: _Probe, harmonizer: Any, notes: int = 150) -> tuple[list[float], int]:
+def measure_harmonizer(probe: JackProbe, harmonizer: Any, notes: int = 150) -> tuple[list[float], int]:
     """Note-in to first harmony note out (ms), for ``notes`` melody notes."""
     from composer.live.jam import HarmonizerEngine
 
@@ -270,7 +197,7 @@ def measure_harmonizer(probe: _Probe, harmonizer: Any, notes: int = 150) -> tupl
             probe.take_arrivals()
             sent = probe.send([0x90, pitch, 90])
             time.sleep(0.08)
-            harmony = [t for t, ch, p in _note_ons(probe.take_arrivals()) if p != pitch]
+            harmony = [t for t, ch, p in note_ons(probe.take_arrivals()) if p != pitch]
             if harmony:
                 latencies.append((min(harmony) - sent) * 1000)
             else:
@@ -280,7 +207,7 @@ def measure_harmonizer(probe: _Probe, harmonizer: Any, notes: int = 150) -> tupl
     return latencies, silent
 
 
-def measure_call_response(probe: _Probe, responder: Any, phrases: int = 5) -> list[dict[str, float]]:
+def measure_call_response(probe: JackProbe, responder: Any, phrases: int = 5) -> list[dict[str, float]]:
     """Play one-bar phrases at 120 BPM; for each answer, its delay after the pause was
     detected (beats) and its first note's distance from the beat grid (ms)."""
     from composer.live.jam import BeatGrid, CallResponseEngine
@@ -317,7 +244,7 @@ def measure_call_response(probe: _Probe, responder: Any, phrases: int = 5) -> li
             while not ends and time.monotonic() < deadline:
                 time.sleep(0.05)
                 ends = [e for e in events if e.kind == "listening"]
-            heard = [t for t, ch, p in _note_ons(probe.take_arrivals()) if t >= answer.data["detected_at"]]
+            heard = [t for t, ch, p in note_ons(probe.take_arrivals()) if t >= answer.data["detected_at"]]
             if not heard:
                 raise PortError(f"the answer to phrase {i + 1} never reached the synth")
             first = min(heard)
@@ -348,7 +275,7 @@ def run_live_bench(period: int = 64, harmony_model: str = "auto", melody_model: 
     progress(0.0, "starting JACK")
     with _jack(period) as server:
         report.update(server)
-        probe = _Probe()
+        probe = JackProbe("composer-bench")
         try:
             progress(0.05, "JACK transport alone (reference)")
             transport = measure_transport(probe)
@@ -433,7 +360,7 @@ def run_soak(seconds: float, period: int = 64, harmony_model: str = "auto", rate
     rng = random.Random(5)
     with _jack(period) as server:
         report.update(server)
-        probe = _Probe(keep=False)
+        probe = JackProbe("composer-bench", keep=False)
         try:
             harmonizer = live_harmonizer("chorale", harmony_model)
             warm_up({"harmonizer": harmonizer})
