@@ -173,6 +173,8 @@ def _harmonize_args(p: argparse.ArgumentParser) -> None:
                    help="sampling temperature for variations 2 on (default 1.0)")
     p.add_argument("--track", type=int, help="the melody's track number (default: the first "
                    "pitched track, or one named Melody/Soprano)")
+    p.add_argument("--voicing", choices=("close", "open"), default="close",
+                   help="chord style: close (within an octave) or open (drop-2) position")
 
 
 @command("harmonize", "add a four-part chorale setting or chord symbols to a melody",
@@ -190,7 +192,7 @@ def _harmonize(args: argparse.Namespace) -> int:
     song = load_song(args.file)
     result = harmonize(song, track_index=None if args.track is None else args.track - 1,
                        style=args.style, model=args.model, variations=args.variations,
-                       seed=args.seed, temperature=args.temperature,
+                       seed=args.seed, temperature=args.temperature, voicing=args.voicing,
                        progress=progress_bar("harmonizing"))
     out = Path(args.output)
     for message in result.messages:

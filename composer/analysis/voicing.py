@@ -348,8 +348,9 @@ def chord_voicing(chord: ChordSymbol, previous: tuple[int, ...] | None, ceiling:
             if stack[-1] - stack[0] >= 12:
                 continue  # not a close position
             if position == "open":
-                stack = sorted([stack[0], stack[1] - 12 if stack[1] - 12 > bass else stack[1],
-                                stack[2]])
+                if stack[1] - 12 <= bass:
+                    continue  # the dropped note would sink under the bass
+                stack = sorted([stack[0], stack[1] - 12, stack[2]])
             if stack[0] <= bass or stack[-1] > high:
                 continue
             if previous:

@@ -36,6 +36,7 @@ from composer.services.harmony_models import (
 from composer.services.jobs import Progress, check_cancel, no_progress
 
 MAX_VARIATIONS = 16
+VOICINGS = ("close", "open")
 MODEL_RANGES = {"chorale": (60, 81), "chords": (55, 88)}
 """Where each style wants the melody (the soprano's range for chorales)."""
 CHOIR_PROGRAM = 52  # General MIDI "Choir Aahs", as the chorale corpus uses
@@ -66,12 +67,13 @@ class HarmonyResult:
 def harmonize(song: Song, track_index: int | None = None, style: str = "chorale",
               model: str = "hmm", variations: int = 3, seed: int | None = None,
               temperature: float = 1.0, progress: Progress = no_progress,
-              cancel: threading.Event | None = None) -> HarmonyResult:
+              cancel: threading.Event | None = None, voicing: str = "close") -> HarmonyResult:
     """Harmonise ``song.tracks[track_index]`` (default: the first pitched track with notes).
 
     Variation 0 is the model's most likely harmony; the others are sampled at
     ``temperature`` from a generator seeded by ``seed`` (the same seed gives
-    the same notes). Raises InputFileError for a song without a usable melody
+    the same notes). ``voicing`` ('close' or 'open') shapes the chord style's
+    chord track. Raises InputFileError for a song without a usable melody
     and InvalidArgumentError for bad settings or an unavailable model.
     """
     import numpy as np
@@ -86,6 +88,9 @@ def harmonize(song: Song, track_index: int | None = None, style: str = "chorale"
                                    "1.0 samples as trained; lower is safer, higher is wilder")
     if seed is not None and seed < 0:
         raise InvalidArgumentError(f"seed {seed} is negative")
+    if voicing not in VOICINGS:
+        raise InvalidArgumentError(f"unknown voicing {voicing!r}",
+                                   f"choose one of: {', '.join(VOICINGS)}")
     harmonizer = get_model(model, style)
     progress(0.0, "preparing the melody")
     melody, index, shift, messages = prepare_melody(song, track_index, style)
@@ -101,7 +106,7 @@ def harmonize(song: Song, track_index: int | None = None, style: str = "chorale"
         rng = np.random.default_rng([seed, v])
         for _attempt in range(4):  # a sample that repeats an earlier variation is drawn again
             tracks, chords = _one_variation(harmonizer, style, melody, v, rng, temperature, shift,
-                                            channels)
+                                            channels, voicing)
             signature = tuple((n.start_tick, n.pitch) for t in tracks for n in t.notes)
             if signature not in seen or v == 0:
                 break
@@ -115,7 +120,7 @@ def harmonize(song: Song, track_index: int | None = None, style: str = "chorale"
 
 
 def _one_variation(harmonizer, style: str, melody: PreparedMelody, variation: int, rng,
-                   temperature: float, shift: int, channels: list[int]
+                   temperature: float, shift: int, channels: list[int], voicing: str
                    ) -> tuple[list[Track], list[ChordSymbol | None]]:
     from composer.analysis.chord_labels import chord_text_events
 
@@ -131,7 +136,8 @@ def _one_variation(harmonizer, style: str, melody: PreparedMelody, variation: in
     chords = list(harmonizer.chords(melody, variation, rng, temperature))
     if len(chords) != len(melody.beats):  # a model that gave too few or too many: pad or cut
         chords = (chords + [chords[-1] if chords else None] * len(melody.beats))[:len(melody.beats)]
-    notes = repair_chord_notes(chord_track_notes(melody.beats, chords, melody.notes), -shift)
+    notes = repair_chord_notes(chord_track_notes(melody.beats, chords, melody.notes, voicing),
+                               -shift)
     texts = chord_text_events(melody.beats, chords)
     texts = tuple(replace(t, text=_respell(t.text, melody.key)) for t in texts)
     track = Track("Chords", tuple(notes), program=PIANO_PROGRAM, channel=channels[0], texts=texts)

@@ -15,7 +15,8 @@ def line(pitches: Sequence[int | None], duration: int = PPQ, start: int = 0) -> 
     notes = []
     for i, pitch in enumerate(pitches):
         if pitch is not None:
-            notes.append(Note(pitch=pitch, start_tick=start + i * duration, duration_ticks=duration))
+            notes.append(Note(pitch=pitch, start_tick=start + i * duration,
+                              duration_ticks=duration))
     return tuple(notes)
 
 

@@ -80,7 +80,8 @@ def test_compound_time_uses_dotted_quarter_beats(tmp_path):
 def test_the_cache_is_split_by_heldout_json(tmp_path, monkeypatch):
     heldout = load_heldout()
     test_id = sorted(heldout.test_pop909)[0]
-    train_id = next(f"{i:03d}" for i in range(1, 910) if heldout.pop909_split(f"{i:03d}") == "train")
+    train_id = next(song for song in (f"{i:03d}" for i in range(1, 910))
+                    if heldout.pop909_split(song) == "train")
     make_dataset(tmp_path / "data", (test_id, train_id))
     monkeypatch.setenv("COMPOSER_POP909_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("COMPOSER_CACHE_DIR", str(tmp_path / "cache"))

@@ -217,3 +217,17 @@ def test_the_live_harmoniser_refuses_a_bad_key(key):
 def test_key_names_are_read():
     assert LiveHarmonizer("chords", "hmm", key="Em")._session.key.name == "E minor"
     assert LiveHarmonizer("chords", "hmm", key="Bb major")._session.key.name == "Bb major"
+
+
+def test_open_voicing_spreads_the_chord_track():
+    def spans(voicing):
+        notes = harmonize(melody_song(), style="chords", variations=1, voicing=voicing,
+                          seed=0).variations[0][0].notes
+        by_start = {}
+        for n in notes:
+            by_start.setdefault(n.start_tick, []).append(n.pitch)
+        return [sorted(p)[-1] - sorted(p)[1] for p in by_start.values()]  # above the bass
+
+    assert max(spans("close")) < 12 <= min(spans("open"))
+    with pytest.raises(InvalidArgumentError, match="voicing"):
+        harmonize(melody_song(), style="chords", voicing="spread")
