@@ -129,7 +129,8 @@ def _corpus_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="corpus_command", required=True, parser_class=_Parser)
     build = sub.add_parser("build", help="build and cache a training corpus")
     build.add_argument("--source", default="music21",
-                       help="'music21' (the corpus inside the music21 wheel) or a folder of MIDI files")
+                       help="'music21' (the corpus inside the music21 wheel), 'pop909' (chord-"
+                       "labelled pop melodies) or a folder of MIDI files")
     build.add_argument("--processes", type=int, default=None, help="worker processes (default: all cores)")
     build.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)
     build.add_argument("--json", action="store_true", help="print the manifest as JSON")

@@ -251,7 +251,7 @@ def build(root: Path | None = None, progress: Callable[[int, int], None] | None 
     manifest = {
         "name": CORPUS_NAME, "source": str(root), "format_version": FORMAT_VERSION,
         "limit": limit, "counts": counts, "skipped": skipped,
-        "seconds": round(time.monotonic() - started, 1), "credit": CREDIT,
+        "seconds": round(time.monotonic() - started, 1), "processes": 1, "credit": CREDIT,
     }
     write_manifest(CORPUS_NAME, manifest)
     return manifest
@@ -260,7 +260,9 @@ def build(root: Path | None = None, progress: Callable[[int, int], None] | None 
 def load_split(split: str, build_if_missing: bool = True) -> list[Piece]:
     """Processed POP909 songs of one split, building the cache on first use."""
     manifest = read_manifest(CORPUS_NAME)
-    if build_if_missing and (manifest is None or manifest.get("format_version") != FORMAT_VERSION):
+    stale = manifest is None or manifest.get("format_version") != FORMAT_VERSION \
+        or manifest.get("limit") is not None  # a quick partial build is not the data set
+    if build_if_missing and stale:
         build()
     return load_pieces(CORPUS_NAME, KIND, split)
 

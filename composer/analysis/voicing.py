@@ -260,8 +260,14 @@ def _solve_segment(beats: Sequence[VoicingBeat], indices: list[int],
 def next_voicing(chord: ChordSymbol, soprano: int, previous: tuple[int, int, int] | None,
                  previous_soprano: int | None, previous_chord: ChordSymbol | None
                  ) -> tuple[int, int, int]:
-    """The cheapest alto/tenor/bass for one more beat, given where the voices are (greedy)."""
+    """The cheapest alto/tenor/bass for one more beat, given where the voices are (greedy).
+
+    Unisons are left out where possible: live, each voice should add a note.
+    """
     rows, static = candidates(chord, soprano)
+    distinct = (rows[:, 0] != soprano) & (rows[:, 0] != rows[:, 1]) & (rows[:, 1] != rows[:, 2])
+    if distinct.any():
+        rows, static = rows[distinct], static[distinct]
     total = static
     if previous is not None and previous_soprano is not None and previous_chord is not None:
         moves = transition_costs(np.array([previous]), previous_soprano, previous_chord, rows,

@@ -21,6 +21,10 @@ def build_corpus(source: str = "music21", processes: int | None = None,
 
         return music21_corpus.build(processes=processes, progress=on_progress, limit=limit,
                                     cancel=cancel)
+    if source == "pop909":
+        from corpora import pop909
+
+        return pop909.build(progress=on_progress, cancel=cancel, limit=limit)
     from corpora import midi_folder
 
     return midi_folder.build(Path(source), processes=processes, progress=on_progress, cancel=cancel)

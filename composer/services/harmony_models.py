@@ -210,7 +210,9 @@ class HMMLive:
     The chord is the most probable state after the new note, except that the
     current chord stays while it holds the note and is not far less likely
     (so the harmony does not flicker on passing notes). Without a given key
-    the key is re-estimated from the last notes played.
+    the key is estimated from the last notes played: after every note for the
+    first few, then every few notes (a key does not turn on one passing note,
+    and this keeps the fast path fast).
     """
 
     hmm: Any
@@ -222,20 +224,31 @@ class HMMLive:
     _chord: int | None = None
     _voicing: tuple[int, ...] | None = None
     _soprano: int | None = None
+    _heard_key: KeySignature | None = None
+    _notes_since_key: int = 0
 
     STAY_MARGIN = 1.1  # natural log: keep the chord unless another is 3x as likely
+    SETTLED_NOTES = 8  # after this many notes the key is checked only every KEY_EVERY notes
+    KEY_EVERY = 4
+    REFILTER_NOTES = 12
 
     def reset(self) -> None:
         self.history.clear()
         self._belief = self._tonic = self._chord = self._voicing = self._soprano = None
+        self._heard_key, self._notes_since_key = None, 0
 
     def _current_key(self) -> KeySignature:
         if self.key is not None:
             return self.key
-        from composer.core.pitch import estimate_key
+        self._notes_since_key += 1
+        if self._heard_key is None or len(self.history) <= self.SETTLED_NOTES \
+                or self._notes_since_key >= self.KEY_EVERY:
+            from composer.core.pitch import estimate_key
 
-        return estimate_key([Note(pitch=p, start_tick=i, duration_ticks=1)
-                             for i, p in enumerate(self.history)])
+            self._heard_key = estimate_key([Note(pitch=p, start_tick=i, duration_ticks=1)
+                                            for i, p in enumerate(self.history)])
+            self._notes_since_key = 0
+        return self._heard_key
 
     def note_on(self, pitch: int) -> list[int]:
         from composer.analysis.keys import signature_tonic
@@ -243,10 +256,11 @@ class HMMLive:
         self.history.append(pitch)
         tonic = signature_tonic(self._current_key())
         if tonic != self._tonic or self._belief is None:
-            # A new key: filter the remembered notes again, relative to it.
+            # A new key: filter the last notes again, relative to it (a dozen
+            # notes are plenty for a first-order model, and keep this quick).
             self._tonic, self._chord = tonic, None
             self._belief = self.hmm.filter_start()
-            for i, p in enumerate(self.history):
+            for i, p in enumerate(list(self.history)[-self.REFILTER_NOTES:]):
                 self._belief = self.hmm.filter_step(self._belief, MEDIUM, {p % 12: 1.5}, tonic,
                                                     first=i == 0)
         else:
