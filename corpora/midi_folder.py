@@ -56,7 +56,7 @@ def read_one(path_text: str) -> tuple[str, Song | None, str]:
     try:
         song = read_midi(path_text)
     except ComposerError as err:
-        return path_text, None, err.message
+        return path_text, None, err.message.removeprefix(f"{path_text}: ")
     except Exception as err:  # the fuzz tests keep this branch from ever being taken
         return path_text, None, f"unexpected {type(err).__name__}: {err}"
     if not song.note_count:
@@ -82,24 +82,29 @@ def build(folder: str | Path, processes: int | None = None,
     seen: dict[str, str] = {}
     skipped: list[dict[str, str]] = []
     duplicates: list[dict[str, str]] = []
+    read: list[tuple[str, Song | None, str]] = []
     with get_context("fork").Pool(processes) as pool:
         results = pool.imap_unordered(read_one, [str(f) for f in files], chunksize=16)
-        for done, (path_text, song, reason) in enumerate(results, start=1):
-            rel = os.path.relpath(path_text, folder)
-            if song is None:
-                skipped.append({"file": rel, "reason": reason})
-            else:
-                digest = content_hash(song)
-                if digest in seen:
-                    duplicates.append({"file": rel, "same_as": seen[digest]})
-                else:
-                    seen[digest] = rel
-                    by_split[split_for_hash(digest)].append(Piece(rel, "midi", song))
+        for done, result in enumerate(results, start=1):
+            read.append(result)
             if progress:
                 progress(done, len(files))
             if cancel is not None and cancel.is_set():
                 pool.terminate()
                 raise Cancelled("Corpus build cancelled; the previous corpus is unchanged.")
+    # Files in name order, whatever order the workers finished in: the first of
+    # identical pieces is the one kept, the same one every time.
+    for path_text, song, reason in sorted(read, key=lambda r: r[0]):
+        rel = os.path.relpath(path_text, folder)
+        if song is None:
+            skipped.append({"file": rel, "reason": reason})
+            continue
+        digest = content_hash(song)
+        if digest in seen:
+            duplicates.append({"file": rel, "same_as": seen[digest]})
+        else:
+            seen[digest] = rel
+            by_split[split_for_hash(digest)].append(Piece(rel, "midi", song))
     out = corpus_dir(name)
     out.mkdir(parents=True, exist_ok=True)
     counts = {s: write_pieces(out / f"midi_{s}.jsonl.gz", sorted(by_split[s], key=lambda p: p.id))

@@ -25,6 +25,11 @@ TEXT_KINDS: tuple[TextKind, ...] = ("text", "lyrics", "marker", "cue_marker")
 
 _PC_NAMES_SHARP = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _PC_NAMES_FLAT = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
+# Tonic names of the key signatures from 7 flats to 7 sharps (Cb major, Ab minor .. C#, A#m).
+MAJOR_KEY_TONICS = ("Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B",
+                    "F#", "C#")
+MINOR_KEY_TONICS = ("Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#", "G#",
+                    "D#", "A#")
 
 
 def _check_tick(tick: int) -> None:
@@ -178,8 +183,8 @@ class KeySignature:
 
     @property
     def name(self) -> str:
-        names = _PC_NAMES_FLAT if self.fifths < 0 else _PC_NAMES_SHARP
-        return f"{names[self.tonic_pc]} {self.mode}"
+        tonics = MAJOR_KEY_TONICS if self.mode == "major" else MINOR_KEY_TONICS
+        return f"{tonics[self.fifths + 7]} {self.mode}"
 
     def __str__(self) -> str:
         return self.name

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from composer.core.song import (
+    MAJOR_KEY_TONICS,
+    MINOR_KEY_TONICS,
     PPQ,
     ControlChange,
     KeySignature,
@@ -48,11 +50,6 @@ _SMPTE_FPS = {24: 24.0, 25: 25.0, 29: 29.97, 30: 30.0}
 # Data bytes after a system common message (they do not belong in files, but
 # some writers leave them there; skipping their data keeps the track in step).
 _SYSTEM_DATA_LENGTH = {0xF1: 1, 0xF2: 2, 0xF3: 1}
-# Key names as mido writes them, from 7 flats to 7 sharps.
-_MAJOR_KEY_NAMES = ("Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B",
-                    "F#", "C#")
-_MINOR_KEY_NAMES = ("Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#", "G#",
-                    "D#", "A#")
 
 
 @dataclass
@@ -99,7 +96,7 @@ def read_midi_with_report(path: str | Path) -> tuple[Song, ReadReport]:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise InputFileError(
-                f"{path.name}: {size // (1024 * 1024)} MB is too large for a MIDI file",
+                f"{path}: {size // (1024 * 1024)} MB is too large for a MIDI file",
                 "MIDI files are rarely over a few MB; is this really MIDI?",
             )
         data = path.read_bytes()
@@ -111,7 +108,7 @@ def read_midi_with_report(path: str | Path) -> tuple[Song, ReadReport]:
         raise InputFileError(f"{path}: permission denied") from err
     except OSError as err:
         raise InputFileError(f"{path}: cannot be read ({err.strerror or err})") from err
-    return parse_midi_bytes(data, path.name)
+    return parse_midi_bytes(data, str(path))
 
 
 def parse_midi_bytes(data: bytes, name: str = "MIDI data") -> tuple[Song, ReadReport]:
@@ -482,8 +479,8 @@ def _conductor_track(song: Song, mido):
 def _mido_key(key: KeySignature) -> str:
     """The key name mido writes as a key signature: 'Eb' (3 flats, major), 'F#m'."""
     if key.mode == "minor":
-        return _MINOR_KEY_NAMES[key.fifths + 7] + "m"
-    return _MAJOR_KEY_NAMES[key.fifths + 7]
+        return MINOR_KEY_TONICS[key.fifths + 7] + "m"
+    return MAJOR_KEY_TONICS[key.fifths + 7]
 
 
 def _part_track(track: Track, mido):

@@ -118,7 +118,7 @@ def read_project(path: str | Path) -> Project:
         raise InputFileError(f"{path}: not a composer project (not text)") from err
     except OSError as err:
         raise InputFileError(f"{path}: cannot be read ({err.strerror or err})") from err
-    return project_from_json(text, path.name)
+    return project_from_json(text, str(path))
 
 
 def write_project(project: Project, path: str | Path) -> None:

@@ -7,6 +7,7 @@ parse errors are wrapped here, once, as :class:`InputFileError`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from composer.core.song import Song
@@ -66,7 +67,9 @@ def _load_score(path: Path) -> Song:
     if hasattr(parsed, "scores") and parsed.scores:  # an ABC or Humdrum opus: take the first
         parsed = parsed.scores[0]
     try:
-        song = score_to_song(parsed, title=path.stem)
+        song = score_to_song(parsed)  # the score's own title, else the file's name
+        if not song.title:
+            song = replace(song, title=path.stem)
     except Exception as err:
         raise InputFileError(
             f"{path}: the score has content composer cannot use ({_short(err)})") from err

@@ -20,8 +20,7 @@ from composer.core.song import (
     Track,
 )
 from composer.io.midi_file import (
-    _MAJOR_KEY_NAMES,
-    _MINOR_KEY_NAMES,
+    _mido_key,
     parse_midi_bytes,
     read_midi,
     song_to_midi_bytes,
@@ -107,8 +106,8 @@ def test_repeated_pitch_writes_note_off_before_note_on():
 def test_key_names_agree_with_mido():
     # mido reads key signatures back by these names; both directions must agree.
     for fifths in range(-7, 8):
-        for minor, names in ((0, _MAJOR_KEY_NAMES), (1, _MINOR_KEY_NAMES)):
-            name = names[fifths + 7] + ("m" if minor else "")
-            message = mido.MetaMessage("key_signature", key=name)
+        for minor, mode in ((0, "major"), (1, "minor")):
+            key = KeySignature(0, fifths, mode)  # type: ignore[arg-type]
+            message = mido.MetaMessage("key_signature", key=_mido_key(key))
             raw = message.bytes()[-2:]
             assert (int.from_bytes(raw[:1], "big", signed=True), raw[1]) == (fifths, minor)
