@@ -40,6 +40,8 @@ CLIENT_OUT = "composer-out"
 PORT_NAME = "midi"
 WATCH_INTERVAL_S = 0.25
 INPUT_QUEUE_LIMIT = 8192
+JACK_FLUSH_S = 0.5
+"""How long a closed JACK output stays open to hand its last messages to the server."""
 
 EventKind = Literal["vanished", "returned", "server_lost", "server_back"]
 
@@ -437,9 +439,12 @@ class _RtPortMixin:
     def _after_open(self) -> None:
         pass
 
-    def _drop_rt(self) -> None:
+    def _drop_rt(self, server_alive: bool = True) -> None:
         rt, self._rt = self._rt, None
         if rt is None:
+            return
+        if not server_alive:
+            _abandon(rt)
             return
         with contextlib.suppress(Exception):
             if self._is_input:
@@ -478,7 +483,7 @@ class _RtPortMixin:
             if self._closed or not self.connected and self._rt is None:
                 return None
             self.connected = False
-            self._drop_rt()
+            self._drop_rt(server_alive=False)
             return PortEvent("server_lost", self.name)
 
     def _server_back(self, sources: list[str], destinations: list[str]) -> PortEvent | None:
@@ -498,6 +503,41 @@ class _RtPortMixin:
 
     def _set_connected(self) -> None:
         self.connected = True
+
+
+_closing: list[threading.Thread] = []
+
+
+def _close_later(client: Any) -> None:
+    """Close an output's rtmidi client once JACK has had time to take its last messages."""
+
+    def close() -> None:
+        time.sleep(JACK_FLUSH_S)
+        with contextlib.suppress(Exception):
+            client.close_port()
+        with contextlib.suppress(Exception):
+            client.delete()
+
+    thread = threading.Thread(target=close, name="midi-close", daemon=True)
+    thread.start()
+    _closing[:] = [t for t in _closing if t.is_alive()] + [thread]
+
+
+def _finish_closing() -> None:
+    for thread in list(_closing):
+        thread.join(2 * JACK_FLUSH_S)
+
+
+def _abandon(client: Any) -> None:
+    """Keep a client of a JACK server that died from ever being closed.
+
+    RtMidi closing such a client crashes the process (in libjack, at random),
+    so it is left alive on purpose, even past interpreter exit: a few
+    kilobytes once per server restart, against a crash mid-jam.
+    """
+    import ctypes
+
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(client))
 
 
 def _find_again(target: str | None, spec: str | None, names: list[str]) -> str | None:
@@ -554,6 +594,12 @@ class RtOutput(_RtPortMixin, OutputPort):
 
     def _close_backend(self) -> None:
         _watcher(self.backend).discard(self)
+        if self.backend == "jack" and self.connected and self._rt is not None:
+            # RtMidi hands JACK the messages at its next cycles (late ones on a busy
+            # machine); closing sooner would drop the panic just sent.
+            rt, self._rt = self._rt, None
+            _close_later(rt)
+            return
         self._drop_rt()
 
 
@@ -649,9 +695,12 @@ class _Watcher:
         except rtmidi.RtMidiError:
             return None
 
-    def _close_clients(self) -> None:
+    def _close_clients(self, server_alive: bool = True) -> None:
         clients, self._clients = self._clients, None
         for client in clients or ():
+            if not server_alive:
+                _abandon(client)
+                continue
             with contextlib.suppress(Exception):
                 client.delete()
 
@@ -682,13 +731,14 @@ class _Watcher:
         if self.backend == "jack" and (vanished or not self.server_up):
             fresh = self._open_clients()
             if fresh is None:
-                self._close_clients()
+                self._close_clients(server_alive=False)
                 self._mark_server(False)
                 return
             fresh_lists = tuple(list(c.get_ports()) for c in fresh)
             if fresh_lists != (sources, destinations) or not self.server_up:
-                # Our clients belonged to a server that is gone; this one is new.
-                self._close_clients()
+                # Our clients belonged to a server that is gone (or were opened this
+                # poll, when it came back); the fresh ones see the running server.
+                self._close_clients(server_alive=not self.server_up)
                 self._clients = fresh
                 sources, destinations = fresh_lists
                 if self.server_up:
@@ -742,7 +792,12 @@ def close_all_outputs() -> None:
         port.close()
 
 
-atexit.register(close_all_outputs)
+def _at_exit() -> None:
+    close_all_outputs()
+    _finish_closing()
+
+
+atexit.register(_at_exit)
 
 
 def install_exit_handlers() -> None:

@@ -1,0 +1,160 @@
+"""Ports over a real JACK server, driven from a second client (the probe)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from composer.errors import InvalidArgumentError, PortError
+from composer.live.backends import choose_backend
+from composer.live.jackd import JackServer
+from composer.live.midi import note_on
+from composer.live.ports import list_ports, open_input, open_output
+
+
+def test_backend_is_jack_here_and_can_be_forced(jack_server, monkeypatch):
+    assert choose_backend() == "jack"  # no /dev/snd/seq on these machines
+    monkeypatch.setenv("COMPOSER_MIDI_BACKEND", "jack")
+    assert choose_backend() == "jack"
+    monkeypatch.setenv("COMPOSER_MIDI_BACKEND", "coreaudio")
+    with pytest.raises(InvalidArgumentError, match="COMPOSER_MIDI_BACKEND"):
+        choose_backend()
+    assert choose_backend("jack") == "jack"
+
+
+def test_list_and_open_by_substring(probe):
+    ports = list_ports("jack")
+    assert probe.keys_name in ports.inputs and probe.synth_name in ports.outputs
+    with open_input(probe.name + "-keyb", "jack") as inp, open_output(probe.name + "-SYNTH", "jack") as out:
+        assert inp.name == probe.keys_name and out.name == probe.synth_name
+
+
+def test_unknown_port_names_list_the_ports_that_exist(probe):
+    with pytest.raises(PortError) as err:
+        open_output("no-such-synth", "jack")
+    assert probe.synth_name in err.value.one_line()
+    import rtmidi
+
+    pads = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=f"{probe.name}-pads")
+    pads.open_virtual_port("keys")
+    try:
+        with pytest.raises(PortError, match="several"):
+            open_input(probe.name, "jack")
+    finally:
+        pads.delete()
+
+
+def test_input_receives_notes_sysex_and_clock_with_arrival_times(probe):
+    with open_input(probe.keys_name, "jack") as inp:
+        time.sleep(0.05)
+        before = time.monotonic()
+        probe.send([0x90, 60, 100])
+        probe.send([0xF0, 0x7D, 0x01, 0xF7])
+        probe.send([0xF8])
+        probe.send([0x80, 60, 0])
+        got = [inp.receive(2.0) for _ in range(4)]
+    assert [m.message.type for m in got] == ["note_on", "sysex", "clock", "note_off"]
+    assert all(before <= m.time <= time.monotonic() for m in got)
+
+
+def test_virtual_ports_are_visible_to_other_clients(probe):
+    with open_output(virtual=True, backend="jack") as out, open_input(virtual=True, backend="jack") as inp:
+        names = list_ports("jack")
+        assert out.name in names.inputs and inp.name in names.outputs
+        # the probe plays into composer's virtual input, as a DAW would
+        import rtmidi
+
+        daw = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="daw")
+        daw.open_port(daw.get_ports().index(inp.name))
+        try:
+            time.sleep(0.05)
+            daw.send_message([0x90, 64, 80])
+            assert inp.receive(2.0).message.note == 64
+        finally:
+            daw.delete()
+
+
+def test_panic_and_close_turn_off_what_was_left_sounding(probe):
+    out = open_output(probe.synth_name, "jack")
+    time.sleep(0.05)
+    out.send(note_on(0, 60, 90))
+    out.send(note_on(2, 67, 90))
+    assert probe.wait_for(lambda: len(probe.sounding_keys()) == 2)
+    out.close()
+    out.close()
+    assert probe.wait_for(lambda: probe.sounding_keys() == [])
+    controls = {(raw[0] & 0x0F, raw[1]) for _, raw in probe.take_arrivals() if raw[0] & 0xF0 == 0xB0}
+    assert {(0, 123), (2, 123), (0, 121), (2, 121)} <= controls
+
+
+def test_a_vanished_input_is_reported_and_reopened_when_it_returns(probe):
+    events = []
+    with open_input(probe.keys_name, "jack") as inp:
+        inp.add_listener(events.append)
+        probe.unplug_keyboard()
+        assert probe.wait_for(lambda: [e.kind for e in events] == ["vanished"], 5)
+        assert not inp.connected
+        probe.plug_keyboard()
+        assert probe.wait_for(lambda: [e.kind for e in events] == ["vanished", "returned"], 5)
+        time.sleep(0.05)
+        probe.send([0x90, 61, 90])
+        assert inp.receive(2.0).message.note == 61
+
+
+def test_a_vanished_output_drops_messages_and_is_silenced_when_back(jack_server):
+    import rtmidi
+
+    def synth():
+        port = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="gone-synth")
+        port.open_virtual_port("in")
+        return port
+
+    first = synth()
+    events = []
+    with open_output("gone-synth:in", "jack") as out:
+        out.add_listener(events.append)
+        out.send(note_on(0, 60, 90))
+        first.delete()
+        deadline = time.monotonic() + 5
+        while not events and time.monotonic() < deadline:
+            time.sleep(0.02)
+        out.send(note_on(0, 62, 90))  # no error: the destination is away
+        second = synth()
+        got = []
+        second.set_callback(lambda event, data: got.append(event[0]))
+        while len(events) < 2 and time.monotonic() < deadline + 5:
+            time.sleep(0.02)
+        assert [e.kind for e in events] == ["vanished", "returned"]
+        time.sleep(0.1)
+        offs = {raw[1] for raw in got if raw[0] & 0xF0 == 0x80}
+        assert {60, 62} <= offs  # what it held when it went is turned off on return
+        second.delete()
+
+
+def test_a_stopped_server_is_reported_and_ports_reopen_when_it_is_back(jack_server):
+    own = JackServer(period=256, set_default=False)
+    own.start()
+    saved = jack_server.name
+    import os
+
+    os.environ["JACK_DEFAULT_SERVER"] = own.name
+    events = []
+    try:
+        out = open_output(virtual=True, backend="jack")
+        out.add_listener(events.append)
+        own.stop()
+        deadline = time.monotonic() + 10
+        while not events and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [e.kind for e in events] == ["server_lost"]
+        out.send(note_on(0, 60, 90))  # dropped, never fatal
+        own.start()
+        while len(events) < 2 and time.monotonic() < deadline + 10:
+            time.sleep(0.05)
+        assert [e.kind for e in events] == ["server_lost", "server_back"]
+        assert out.name in list_ports("jack").inputs
+        out.close()
+    finally:
+        own.stop()
+        os.environ["JACK_DEFAULT_SERVER"] = saved
