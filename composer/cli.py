@@ -158,6 +158,206 @@ def _corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+
+# ------------------------------------------------------------------ melody
+
+
+def _generation_args(p: argparse.ArgumentParser, variations: int) -> None:
+    p.add_argument("file", help="a song file holding the melody (MIDI, MusicXML, ABC, project)")
+    p.add_argument("-o", "--output", required=True, help="OUT.mid or OUT.musicxml")
+    p.add_argument("--model", default="transformer", help="transformer, lstm or markov")
+    p.add_argument("--variations", type=int, default=variations)
+    p.add_argument("--temperature", type=float, default=0.9)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--seed", type=int, default=None, help="same seed, same notes")
+    p.add_argument("--key-lock", action="store_true", help="only pitches of the prompt's key")
+    p.add_argument("--range", dest="pitch_range", default=None, metavar="LOW:HIGH",
+                   help="pitch range, e.g. C4:C6")
+    p.add_argument("--track", type=int, default=None,
+                   help="track number holding the melody (default: the first pitched track)")
+
+
+def _continue_args(p: argparse.ArgumentParser) -> None:
+    _generation_args(p, variations=4)
+    p.add_argument("--bars", type=int, default=8, help="bars to add (default 8)")
+    p.add_argument("--from-bar", type=int, default=None,
+                   help="continue from the start of this bar (default: after the last note)")
+
+
+def _settings(args: argparse.Namespace, bars: int):
+    from composer.core.pitch import parse_range
+    from composer.errors import InvalidArgumentError
+    from composer.services.generate import GenerationSettings
+
+    pitch_range = None
+    if args.pitch_range:
+        try:
+            pitch_range = parse_range(args.pitch_range)
+        except ValueError as err:
+            raise InvalidArgumentError(f"--range: {err}") from err
+    return GenerationSettings(model=args.model, bars=bars, variations=args.variations,
+                              temperature=args.temperature, top_p=args.top_p, seed=args.seed,
+                              key_lock=args.key_lock, pitch_range=pitch_range)
+
+
+def _track_index(args: argparse.Namespace) -> int | None:
+    return None if args.track is None else args.track - 1
+
+
+@command("continue", "propose how a melody goes on (one track per variation)", _continue_args)
+def _continue(args: argparse.Namespace) -> int:
+    from composer.core.timing import BarGrid
+    from composer.errors import InvalidArgumentError
+    from composer.io.song_files import load_song
+    from composer.services.export import export_song
+    from composer.services.generate import continue_melody
+
+    settings = _settings(args, args.bars)
+    song = load_song(args.file)
+    from_tick = None
+    if args.from_bar is not None:
+        if args.from_bar < 1:
+            raise InvalidArgumentError(f"--from-bar {args.from_bar}: bars count from 1")
+        from_tick = BarGrid.of(song).bar_start_tick(args.from_bar - 1)
+    result = continue_melody(song, settings, track_index=_track_index(args), from_tick=from_tick,
+                             progress=progress_bar("generating"))
+    out = song.with_tracks(list(song.tracks) + list(result.variations))
+    export_song(out, args.output)
+    for message in result.messages:
+        print(f"note: {message}")
+    grid = BarGrid.of(song)
+    first, last = grid.bar_and_beat(result.start_tick), grid.bar_at_tick(result.end_tick - 1) + 1
+    print(f"wrote {args.output}: {len(result.variations)} variation track(s) from bar {first[0]} "
+          f"beat {first[1]:g} to the end of bar {last}")
+    return 0
+
+
+def _infill_args(p: argparse.ArgumentParser) -> None:
+    _generation_args(p, variations=1)
+    p.add_argument("--bars", required=True, metavar="FIRST-LAST",
+                   help="bars to regenerate, counted from 1, e.g. 5-6")
+
+
+@command("infill", "regenerate a bar range of a melody so it leads into what follows", _infill_args)
+def _infill(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from composer.errors import InvalidArgumentError
+    from composer.io.song_files import load_song
+    from composer.services.export import export_song
+    from composer.services.generate import apply_infill, infill_melody
+
+    try:
+        first_text, _, last_text = args.bars.partition("-")
+        first, last = int(first_text), int(last_text or first_text)
+    except ValueError as err:
+        raise InvalidArgumentError(f"--bars {args.bars!r} is not a range like 5-6") from err
+    if first < 1 or last < first:
+        raise InvalidArgumentError(f"--bars {args.bars}: give FIRST-LAST with 1 <= FIRST <= LAST")
+    song = load_song(args.file)
+    result = infill_melody(song, first - 1, last - 1, _settings(args, last - first + 1),
+                           track_index=_track_index(args), progress=progress_bar("generating"))
+    filled = [replace(apply_infill(song, result, i).tracks[result.track_index],
+                      name=result.variations[i].name) for i in range(len(result.variations))]
+    export_song(song.with_tracks(list(song.tracks) + filled), args.output)
+    for message in result.messages:
+        print(f"note: {message}")
+    print(f"wrote {args.output}: {len(filled)} track(s) with bars {first}-{last} regenerated")
+    return 0
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", default="melody", help="melody, chorale or chords")
+    p.add_argument("--model", default="transformer", choices=("transformer", "lstm"))
+    p.add_argument("--corpus", default="music21",
+                   help="'music21' or the name `composer corpus build --source DIR` printed")
+    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--out", default=None, help="where the best checkpoint goes")
+    p.add_argument("--run-dir", default=None, help="logs and last.pt for resuming")
+    p.add_argument("--fresh", action="store_true", help="start over instead of resuming")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+@command("train", "train a model (resumes; runs unchanged under torchrun)", _train_args)
+def _train(args: argparse.Namespace) -> int:
+    from composer.services.train import train_task
+
+    summary = train_task(args.task, args.model, corpus=args.corpus, run_dir=args.run_dir,
+                         out_dir=args.out, minutes=args.minutes, max_steps=args.max_steps,
+                         progress=progress_bar("training"), resume=not args.fresh)
+    if args.json:
+        print_json(summary)
+        return 0
+    print(f"{summary['steps']} steps, best validation loss {summary['best_val_loss']:.4f} at step "
+          f"{summary['best_step']} ({summary['stopped_because']}, {summary['wall_seconds']:.0f} s, "
+          f"{summary['world_size']} process(es))")
+    print(f"logs: {summary['run_dir']}" + (f"; checkpoint: {summary['out_dir']}"
+                                           if "out_dir" in summary else ""))
+    return 0
+
+
+def _eval_melody_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.add_argument("--models", help="comma-separated models (default: transformer,lstm,markov)")
+    p.add_argument("--limit", type=int, help="at most this many test pieces per group")
+    p.add_argument("--no-generate", action="store_true",
+                   help="skip the continuation figures (in_key, duration_distance)")
+    p.add_argument("--update-cards", action="store_true",
+                   help="write the figures into the models' cards")
+    p.set_defaults(eval_handler=_eval_melody)
+
+
+def _eval_melody(args: argparse.Namespace) -> int:
+    from composer.services.melody_eval import evaluate_melody
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    table = evaluate_melody(models=models, limit=args.limit, generate=not args.no_generate,
+                            progress=progress_bar("evaluating"))
+    if args.update_cards:
+        from composer.services.melody_eval import write_cards
+
+        write_cards(table)
+    if args.json:
+        print_json(table)
+        return 0
+    for group in ("folk", "chorale_soprano"):
+        rows = table[group]
+        any_row = next(iter(rows.values()))
+        print(f"{group}: {any_row['pieces']} test pieces, {any_row['notes']} notes")
+        print_table(["model", "pitch bits/note", "event bits/note", "in key", "duration distance"],
+                    [[name, r["pitch_bits"], r["event_bits"], r.get("in_key", "-"),
+                      r.get("duration_distance", "-")] for name, r in rows.items()])
+    if "infilling" in table:
+        print("infilling: pitch bits/note of two middle bars")
+        print_table(["model", "both sides", "left side only", "pieces"],
+                    [[name, r["pitch_bits_both_sides"], r["pitch_bits_left_only"], r["pieces"]]
+                     for name, r in table["infilling"].items()])
+    return 0
+
+
+def _bench_generate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.add_argument("--models", help="comma-separated models (default: transformer,lstm,markov)")
+    p.set_defaults(bench_handler=_bench_generate)
+
+
+def _bench_generate(args: argparse.Namespace) -> int:
+    from composer.services.melody_bench import bench_generate
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    report = bench_generate(models, progress=progress_bar("bench"))
+    if args.json:
+        print_json(report)
+        return 0
+    print_table(["model", "8 bars ms (median)", "4 variations ms", "tokens/s", "KV cache speed-up",
+                 "peak RSS MB"],
+                [[name, r["latency_ms_8bars"], r["latency_ms_8bars_4var"], r.get("tokens_per_s", "-"),
+                  r.get("kv_cache_speedup", "-"), r["peak_rss_mb"]] for name, r in report.items()])
+    print("targets: Transformer 8 bars <= 150 ms median; KV cache >= 3x faster than recomputing")
+    return 0
+
+
 # ---------------------------------------------------------------- harmony
 
 
@@ -260,7 +460,9 @@ def _check(args: argparse.Namespace) -> int:
 def _eval_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="eval_command", required=True, parser_class=_Parser, metavar="EVAL")
     # One line per evaluation: each configures its parser and sets `eval_handler`.
+    _eval_melody_args(sub.add_parser("melody", help="melody models: bits per note, key, rhythm"))
     _eval_harmony_args(sub.add_parser("harmony", help="harmony models against Bach and POP909"))
+    _eval_transcription_args(sub.add_parser("transcription", help="note F1 on audio from an unseen soundfont"))
 
 
 @command("eval", "evaluate models on the held-out test sets", _eval_args)
@@ -302,6 +504,7 @@ def _eval_harmony(args: argparse.Namespace) -> int:
     print("ATB bits: '-' for models without note probabilities (the HMM) and for Bach")
     return 0
 
+
 def _bench_harmonize_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     p.add_argument("--models", help="comma-separated models (default: every available one)")
@@ -334,6 +537,84 @@ def _bench_harmonize(args: argparse.Namespace) -> int:
           f"fast path under {TARGET_FAST_PATH_MS:g} ms")
     return 0
 
+
+# ------------------------------------------------------------ transcription
+
+
+def _transcribe_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="a WAV, FLAC, OGG or MP3 recording")
+    p.add_argument("-o", "--output", required=True, help="OUT.mid or OUT.musicxml")
+    p.add_argument("--mode", choices=("auto", "mono", "poly"), default="auto",
+                   help="mono: one line (voice, whistle, one instrument); poly: chords and parts")
+    p.add_argument("--quantize", default="1/16", metavar="GRID",
+                   help="grid for note starts and ends: 1/4, 1/8, 1/16, 1/8t (triplets), off")
+    p.add_argument("--tempo", type=float, metavar="BPM", help="use this tempo instead of detecting it")
+    p.add_argument("--keep-bends", action="store_true",
+                   help="keep the sung pitch (vibrato, slides) as MIDI pitch bend (mono mode)")
+    p.add_argument("--performance", metavar="FILE",
+                   help="also write the unquantised performance (MIDI) here")
+
+
+@command("transcribe", "turn a recording into notes on the bar grid (MIDI or MusicXML)", _transcribe_args)
+def _transcribe(args: argparse.Namespace) -> int:
+    from composer.services.transcribe import transcribe_to_file, write_performance
+
+    out, result = transcribe_to_file(args.file, args.output, mode=args.mode, quantize=args.quantize,
+                                     tempo_bpm=args.tempo, keep_bends=args.keep_bends,
+                                     progress=progress_bar("transcribing"))
+    for message in result.messages:
+        print(message)
+    print(f"wrote {out}")
+    if args.performance:
+        print(f"wrote {write_performance(result, args.performance)} (unquantised performance)")
+    return 0
+
+
+def _eval_transcription_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.add_argument("--limit", type=int, help="at most this many pieces per set (quick check)")
+    p.set_defaults(eval_handler=_eval_transcription)
+
+
+def _eval_transcription(args: argparse.Namespace) -> int:
+    from composer.services.transcription_eval import evaluate_transcription
+
+    table = evaluate_transcription(limit=args.limit, progress=progress_bar("evaluating"))
+    if args.json:
+        print_json(table)
+        return 0
+    about = table["about"]
+    print(f"{about['poly_pieces']} chorales (poly) and {about['mono_pieces']} folk tunes (mono), "
+          f"rendered with {about['soundfont']}; note F1 at 50 ms onset tolerance")
+    for kind in ("poly", "mono"):
+        rows = [[kind, condition, row["f1"], row["f1_offset"], row["precision"], row["recall"],
+                 row["pieces"]] for condition, row in table[kind].items()]
+        print_table(["set", "condition", "F1", "F1 with offsets", "precision", "recall", "pieces"], rows)
+    print("conditions: " + "; ".join(f"{k}: {v}" for k, v in about["conditions"].items()))
+    return 0
+
+
+def _bench_transcribe_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.add_argument("--minutes", type=float, default=1.0, help="length of the test audio (default 1)")
+    p.add_argument("--repeats", type=int, default=3, help="warm runs (default 3)")
+    p.add_argument("--long-minutes", type=float, metavar="MINUTES",
+                   help="also check peak memory on a file this long")
+    p.add_argument("--mode", choices=("mono", "poly"), default="poly")
+    p.set_defaults(bench_handler=_bench_transcribe)
+
+
+def _bench_transcribe(args: argparse.Namespace) -> int:
+    from composer.services.transcription_bench import bench_transcribe
+
+    report = bench_transcribe(minutes=args.minutes, repeats=args.repeats,
+                              long_minutes=args.long_minutes, mode=args.mode,
+                              progress=progress_bar("bench"))
+    if args.json:
+        print_json(report)
+        return 0
+    print_table(["figure", "value"], [[k, v] for k, v in report.items()])
+    return 0
 
 
 # ------------------------------------------------------------ live MIDI
@@ -567,8 +848,10 @@ def _jam(args: argparse.Namespace) -> int:
 def _bench_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="bench_command", required=True, parser_class=_Parser, metavar="BENCH")
     # One line per benchmark: each configures its parser and sets `bench_handler`.
+    _bench_generate_args(sub.add_parser("generate", help="melody continuation latency and KV cache"))
     _bench_live_args(sub.add_parser("live", help="MIDI timing and jam latency over real JACK ports"))
     _bench_harmonize_args(sub.add_parser("harmonize", help="harmony latency: 16 bars, fast path"))
+    _bench_transcribe_args(sub.add_parser("transcribe", help="transcription time per audio minute and memory"))
 
 
 @command("bench", "measure latency and throughput against a reference", _bench_args)

@@ -1,0 +1,149 @@
+"""Decoder-only Transformer (pre-norm, learned positions, tied embeddings, KV cache).
+
+Training calls ``forward(idx, targets)`` and gets ``(logits, loss)``.
+Generation calls ``step(idx, state)`` with a :class:`KVCache`: the prompt once
+("prefill"), then one token at a time, each step attending to cached keys and
+values instead of recomputing the whole sequence.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from composer.ml.config import ModelConfig
+
+
+class KVCache:
+    """Keys and values of every layer, preallocated to the context length."""
+
+    def __init__(self, config: ModelConfig, batch_size: int, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32) -> None:
+        head_dim = config.n_embd // config.n_head
+        shape = (config.n_layer, batch_size, config.n_head, config.block_size, head_dim)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.length = 0
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep only some batch rows (e.g. to fork one prompt into variations)."""
+        self.k = self.k[:, rows].contiguous()
+        self.v = self.v[:, rows].contiguous()
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: ModelConfig, layer: int) -> None:
+        super().__init__()
+        self.n_head = config.n_head
+        self.layer = layer
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd)
+        self.proj = nn.Linear(config.n_embd, config.n_embd)
+        self.dropout = config.dropout
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, H, T, D)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, H, T, D)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, H, T, D)
+        if cache is None:
+            y = F.scaled_dot_product_attention(
+                q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        else:
+            start = cache.length
+            cache.k[self.layer, :, :, start:start + T] = k
+            cache.v[self.layer, :, :, start:start + T] = v
+            keys = cache.k[self.layer, :, :, :start + T]  # (B, H, S, D)
+            values = cache.v[self.layer, :, :, :start + T]  # (B, H, S, D)
+            if T == 1:
+                y = F.scaled_dot_product_attention(q, keys, values)
+            else:
+                # Query i (absolute position start+i) sees keys 0..start+i.
+                allowed = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(start)
+                y = F.scaled_dot_product_attention(q, keys, values, attn_mask=allowed)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
+        return self.proj(y)
+
+
+class Block(nn.Module):
+    def __init__(self, config: ModelConfig, layer: int) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd)
+        self.attn = CausalSelfAttention(config, layer)
+        self.ln_2 = nn.LayerNorm(config.n_embd)
+        self.mlp = nn.Sequential(
+            nn.Linear(config.n_embd, 4 * config.n_embd),
+            nn.GELU(),
+            nn.Linear(4 * config.n_embd, config.n_embd),
+            nn.Dropout(config.dropout),
+        )
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache)
+        return x + self.mlp(self.ln_2(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
+        self.pos_emb = nn.Embedding(config.block_size, config.n_embd)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd)
+        self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.head.weight = self.tok_emb.weight  # tied: one table for reading and writing tokens
+        self.apply(self._init_weights)
+        for name, param in self.named_parameters():
+            if name.endswith("attn.proj.weight") or name.endswith("mlp.2.weight"):
+                # Residual branches start small so the stack begins near identity.
+                nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
+                ignore_index: int = -100) -> tuple[torch.Tensor, torch.Tensor | None]:
+        logits = self._run(idx, None)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1),
+                                   ignore_index=ignore_index)
+        return logits, loss
+
+    def _run(self, idx: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
+        B, T = idx.shape
+        start = cache.length if cache is not None else 0
+        if start + T > self.config.block_size:
+            raise ValueError(f"sequence of {start + T} tokens exceeds the context of "
+                             f"{self.config.block_size}")
+        positions = torch.arange(start, start + T, device=idx.device)
+        x = self.drop(self.tok_emb(idx) + self.pos_emb(positions))  # (B, T, C)
+        for block in self.blocks:
+            x = block(x, cache)
+        if cache is not None:
+            cache.length += T
+        return self.head(self.ln_f(x))  # (B, T, V)
+
+    def new_state(self, batch_size: int) -> KVCache:
+        param = next(self.parameters())
+        return KVCache(self.config, batch_size, param.device, param.dtype)
+
+    def step(self, idx: torch.Tensor, state: KVCache) -> tuple[torch.Tensor, KVCache]:
+        """Logits (B, T, V) for new tokens ``idx`` (B, T), extending the cache."""
+        return self._run(idx, state), state
+
+    @staticmethod
+    def fork_state(state: KVCache, rows: torch.Tensor) -> KVCache:
+        state.select(rows)
+        return state

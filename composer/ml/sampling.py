@@ -1,0 +1,131 @@
+"""Sampling: temperature, top-p, a seed, and per-row constraints.
+
+``generate`` runs any model with ``new_state``/``step``/``fork_state``: the
+prompt is run once, its state copied to every variation, then one token per
+step per row. Each row has a :class:`Constraint` that says which tokens are
+legal next (grammar, key lock, range, monophony) and when the row is done.
+Same seed, same prompt, same settings: same tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+import torch
+
+
+class Constraint(Protocol):
+    """Which tokens one row may produce next, and whether it has finished."""
+
+    done: bool
+
+    def allowed(self) -> np.ndarray:
+        """Boolean mask (V,) of legal next tokens; at least one must be True."""
+        ...
+
+    def advance(self, token: int) -> None:
+        """Record the token chosen for this row."""
+        ...
+
+
+def filter_top_p(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Keep the smallest set of tokens whose probability reaches ``top_p`` (B, V)."""
+    if top_p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+    cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+    remove = cumulative - torch.softmax(sorted_logits, dim=-1) >= top_p  # keeps the top token
+    sorted_logits = sorted_logits.masked_fill(remove, float("-inf"))
+    return torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+
+
+def sample_next(logits: torch.Tensor, temperature: float, top_p: float,
+                generator: torch.Generator) -> torch.Tensor:
+    """One token id per row of ``logits`` (B, V); temperature 0 means greedy."""
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(filter_top_p(logits / temperature, top_p), dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+@torch.no_grad()
+def generate(
+    model: torch.nn.Module,
+    prompt: Sequence[int],
+    constraints: Sequence[Constraint],
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    seed: int = 0,
+    max_new_tokens: int = 1024,
+    use_cache: bool = True,
+    recrop: Callable[[list[int]], list[int]] | None = None,
+    pad: int = 0,
+) -> list[list[int]]:
+    """Continue ``prompt`` once per constraint; returns the new tokens of each row.
+
+    ``use_cache=False`` recomputes the whole sequence every step (the reference
+    the KV-cache benchmark compares against). ``recrop`` shortens a row that
+    would outgrow a Transformer's context (keeping its conditioning tokens).
+    """
+    rows = len(constraints)
+    generator = torch.Generator().manual_seed(int(seed))
+    block = getattr(model.config, "block_size", None) if model.config.arch == "transformer" else None
+    sequences = [list(prompt) for _ in range(rows)]
+    new_tokens: list[list[int]] = [[] for _ in range(rows)]
+    state, logits = _prefill(model, [list(prompt)], use_cache)
+    if use_cache:
+        state = model.fork_state(state, torch.zeros(rows, dtype=torch.long))
+    logits = logits.expand(rows, -1)
+    for _ in range(max_new_tokens):
+        if all(c.done for c in constraints):
+            break
+        masks = np.stack([c.allowed() if not c.done else _only(pad, logits.size(-1))
+                          for c in constraints])
+        masked = logits.masked_fill(~torch.from_numpy(masks), float("-inf"))
+        chosen = sample_next(masked, temperature, top_p, generator).tolist()
+        for row, token in enumerate(chosen):
+            if not constraints[row].done:
+                constraints[row].advance(token)
+                new_tokens[row].append(token)
+            sequences[row].append(token)
+        if block is not None and len(sequences[0]) > block:
+            if recrop is None:
+                break
+            sequences = [recrop(s) for s in sequences]
+            state, logits = _prefill(model, sequences, use_cache)
+            continue
+        if use_cache:
+            step_logits, state = model.step(torch.tensor(chosen).view(rows, 1), state)  # (B, 1, V)
+            logits = step_logits[:, -1]
+        else:
+            state, logits = _prefill(model, sequences, use_cache)
+    return new_tokens
+
+
+def _prefill(model: torch.nn.Module, sequences: list[list[int]], use_cache: bool):
+    """Run whole sequences (equal lengths); returns (state, last logits (B, V))."""
+    idx = torch.tensor(sequences, dtype=torch.long)  # (B, T)
+    if not use_cache:
+        logits, _ = model(idx)
+        return None, logits[:, -1]
+    state = model.new_state(idx.size(0))
+    logits, state = model.step(idx, state)
+    return state, logits[:, -1]
+
+
+def _only(token: int, size: int) -> np.ndarray:
+    mask = np.zeros(size, dtype=bool)
+    mask[token] = True
+    return mask
+
+
+@torch.no_grad()
+def token_log_probs(model: torch.nn.Module, sequence: Sequence[int]) -> np.ndarray:
+    """log2 P(token_t | tokens before t) for t = 1..len-1 (teacher forcing), in bits."""
+    idx = torch.tensor([list(sequence)], dtype=torch.long)  # (1, T)
+    logits, _ = model(idx[:, :-1])
+    log_probs = torch.log_softmax(logits.float(), dim=-1)[0]  # (T-1, V)
+    picked = log_probs.gather(-1, idx[0, 1:].unsqueeze(-1)).squeeze(-1)
+    return (picked / np.log(2)).numpy()
