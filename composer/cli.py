@@ -155,6 +155,12 @@ def _corpus(args: argparse.Namespace) -> int:
         print(f"  skipped {item.get('id') or item.get('file')}: {item['reason']}")
     if len(skipped) > 20:
         print(f"  ... and {len(skipped) - 20} more (see manifest.json)")
+    for item in manifest.get("regrouped", []):
+        print(f"  kept out of train: {item['id']} repeats the soprano of {item['same_soprano_as']}"
+              f" (put in {item['split']})")
+    if manifest.get("free_meter"):
+        print(f"  {len(manifest['free_meter'])} tunes are marked 'M: none' (no meter); they are "
+              "kept with a stand-in 4/4 and listed in manifest.json")
     return 0
 
 

@@ -58,10 +58,23 @@ def write_pieces(path: Path, pieces: Iterable[Piece]) -> int:
 
 
 def iter_pieces(path: Path) -> Iterator[Piece]:
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                yield Piece.from_json(line)
+    """The pieces of one cached file; raises ComposerError if it is damaged."""
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    try:
+                        yield Piece.from_json(line)
+                    except (ValueError, KeyError, TypeError) as err:
+                        raise _damaged(path, f"line {number}: {err}") from err
+    except (OSError, EOFError, UnicodeDecodeError) as err:
+        raise _damaged(path, str(err)) from err
+
+
+def _damaged(path: Path, detail: str) -> ComposerError:
+    source = path.parent.name if path.parent.name in ("music21", "pop909") else "FOLDER"
+    return ComposerError(f"{path}: the cached corpus is damaged ({detail[:120]})",
+                         f"rebuild it: composer corpus build --source {source}")
 
 
 def load_pieces(name: str, kind: str, split: str) -> list[Piece]:
@@ -83,4 +96,7 @@ def read_manifest(name: str) -> dict[str, Any] | None:
     path = corpus_dir(name) / "manifest.json"
     if not path.exists():
         return None
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise _damaged(path, str(err)) from err

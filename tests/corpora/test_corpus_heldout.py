@@ -190,3 +190,32 @@ def test_clean_abc_moves_grace_notes_out_of_tuplets_and_drops_stray_header_lines
     plain = "X:2\nM:2/4\nK:G\n|: \"Am\"A2 (3ABc :|"
     assert clean_abc(plain) == plain
     assert has_free_meter("X:3\nM: none\nK:E\nA2") and not has_free_meter("X:4\nM:3/4\nK:E\nA2")
+
+
+def test_a_damaged_corpus_cache_is_a_clear_error(tmp_path, monkeypatch):
+    import gzip
+
+    from composer.errors import ComposerError
+    from corpora.store import corpus_dir, write_manifest, write_pieces
+
+    monkeypatch.setenv("COMPOSER_CACHE_DIR", str(tmp_path))
+    folder = corpus_dir("music21")
+    folder.mkdir(parents=True)
+    good = [_chorale("bach/a", [60, 62]), _chorale("bach/b", [64, 62])]
+    write_pieces(folder / "chorales_train.jsonl.gz", good)
+    assert load_pieces("music21", "chorales", "train") == good
+    (folder / "chorales_valid.jsonl.gz").write_bytes(
+        (folder / "chorales_train.jsonl.gz").read_bytes()[:-12])  # cut short
+    (folder / "chorales_test.jsonl.gz").write_bytes(gzip.compress(b'{"id": "x"}\n'))
+    (folder / "folk_train.jsonl.gz").write_bytes(b"not gzip at all")
+    for split, kind in (("valid", "chorales"), ("test", "chorales"), ("train", "folk")):
+        with pytest.raises(ComposerError, match="the cached corpus is damaged") as info:
+            load_pieces("music21", kind, split)
+        assert info.value.hint == "rebuild it: composer corpus build --source music21"
+    with pytest.raises(ComposerError, match="has not been built"):
+        load_pieces("music21", "folk", "valid")
+    write_manifest("music21", {"counts": {}})
+    assert read_manifest("music21") == {"counts": {}}
+    (folder / "manifest.json").write_text("{")
+    with pytest.raises(ComposerError, match="damaged"):
+        read_manifest("music21")
