@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from interop import (
+
+from composer.core.song import Song
+from composer.core.timing import TempoMap
+from composer.io.midi_file import write_midi
+from composer.io.song_files import load_song
+
+from .interop import (
     SONGS,
     band,
     chorale,
@@ -21,12 +27,7 @@ from interop import (
     with_pretty_midi,
     with_symusic,
 )
-from song_strategies import ascii_names, songs
-
-from composer.core.song import Song
-from composer.core.timing import TempoMap
-from composer.io.midi_file import write_midi
-from composer.io.song_files import load_song
+from .song_strategies import ascii_names, songs
 
 
 @pytest.fixture(scope="module", params=sorted(SONGS))

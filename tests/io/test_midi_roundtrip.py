@@ -6,7 +6,6 @@ import io
 
 import mido
 from hypothesis import HealthCheck, given, settings
-from song_strategies import songs
 
 from composer.core.song import (
     ControlChange,
@@ -27,6 +26,8 @@ from composer.io.midi_file import (
     write_midi,
 )
 from composer.io.song_files import load_song, save_song
+
+from .song_strategies import songs
 
 ROUND_TRIP = settings(max_examples=150, deadline=None,
                       suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

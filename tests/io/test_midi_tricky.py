@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from midi_bytes import (
+
+from composer.core.song import ControlChange, KeySignature, PitchBend, TempoChange, TextEvent
+from composer.core.timing import TempoMap
+from composer.errors import InputFileError
+from composer.io import midi_file
+from composer.io.midi_file import read_midi, read_midi_with_report
+
+from .midi_bytes import (
     bend,
     chunk,
     control,
@@ -29,12 +36,6 @@ from midi_bytes import (
     time_signature,
     track,
 )
-
-from composer.core.song import ControlChange, KeySignature, PitchBend, TempoChange, TextEvent
-from composer.core.timing import TempoMap
-from composer.errors import InputFileError
-from composer.io import midi_file
-from composer.io.midi_file import read_midi, read_midi_with_report
 
 
 def write(tmp_path: Path, data: bytes, filename: str = "song.mid") -> Path:

@@ -6,13 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from interop import SONGS, mscore, musicxml_with_music21
 
 from composer.core.song import Note, Song, TimeSignature, Track
 from composer.errors import InputFileError, OutputFileError
 from composer.io.midi_file import read_midi
 from composer.io.music21_convert import write_musicxml
 from composer.io.song_files import load_song, save_song
+
+from .interop import SONGS, mscore, musicxml_with_music21
 
 
 @pytest.fixture(scope="module", params=sorted(SONGS))

@@ -6,7 +6,6 @@ import json
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from song_strategies import songs
 
 from composer.core.serialize import song_from_dict, song_to_dict
 from composer.core.song import Note, Song, Track
@@ -21,6 +20,8 @@ from composer.io.project_file import (
     write_project,
 )
 from composer.io.song_files import load_song
+
+from .song_strategies import songs
 
 EXAMPLES = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
