@@ -97,6 +97,7 @@ class TrainResult:
     stopped_because: str
     tokens_seen: int
     history: list[dict[str, float]]
+    model: torch.nn.Module | None = None  # the weights as training left them (not the best)
 
 
 def evaluate(model: torch.nn.Module, batches, ctx: Distributed) -> float:
@@ -110,7 +111,7 @@ def evaluate(model: torch.nn.Module, batches, ctx: Distributed) -> float:
             x, y = x.to(ctx.device), y.to(ctx.device)
             logits, _ = model(x)
             losses = torch.nn.functional.cross_entropy(
-                logits.view(-1, logits.size(-1)).float(), y.view(-1), ignore_index=IGNORE,
+                logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1), ignore_index=IGNORE,
                 reduction="sum")
             sums[0] += losses.item()
             sums[1] += (y != IGNORE).sum().item()
@@ -259,7 +260,7 @@ def train(
         dist.barrier()
     return TrainResult(step, best_loss, best_step, elapsed_before + time.monotonic() - started,
                        cpu_before + time.process_time() - cpu_started, stopped_because,
-                       tokens_seen, history)
+                       tokens_seen, history, model)
 
 
 def _append_csv(path: Path, row: dict[str, float]) -> None:

@@ -1,0 +1,182 @@
+"""The networks, configs, checkpoints and sampling (no corpus needed)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from composer.errors import ModelError
+from composer.ml.checkpoint import build_model, load_checkpoint, save_checkpoint
+from composer.ml.config import ModelConfig, TrainConfig
+from composer.ml.sampling import filter_top_p, generate
+
+VOCAB = 40
+
+
+def config(arch: str, **extra) -> ModelConfig:
+    base = {"arch": arch, "vocab_size": VOCAB, "block_size": 32, "n_layer": 2, "n_head": 2,
+            "n_embd": 32, "lstm_hidden": 48, "dropout": 0.0}
+    return ModelConfig(**{**base, **extra})
+
+
+@pytest.mark.parametrize("cls", [ModelConfig, TrainConfig])
+def test_config_round_trips_through_json(cls):
+    original = cls()
+    assert cls.from_dict(json.loads(json.dumps(original.to_dict()))) == original
+
+
+@pytest.mark.parametrize("bad, word", [
+    ({"arch": "gru"}, "gru"), ({"n_embd": 30, "n_head": 4}, "30"), ({"dropout": 1.5}, "1.5"),
+    ({"vocab_size": 0}, "vocab_size"),
+])
+def test_model_config_names_the_bad_value(bad, word):
+    with pytest.raises(ValueError, match=word):
+        ModelConfig(**bad)
+
+
+def test_train_config_rejects_unknown_fields():
+    with pytest.raises(ValueError, match="lr"):
+        TrainConfig.from_dict({"lr": 0.1})
+
+
+def test_transformer_kv_cache_matches_full_forward():
+    torch.manual_seed(0)
+    model = build_model(config("transformer").to_dict()).eval()
+    idx = torch.randint(0, VOCAB, (3, 20))
+    full, _ = model(idx)
+    state = model.new_state(3)
+    prefix, state = model.step(idx[:, :12], state)
+    steps = [prefix]
+    for t in range(12, 20):
+        logits, state = model.step(idx[:, t:t + 1], state)
+        steps.append(logits)
+    assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
+
+
+def test_lstm_step_matches_full_forward():
+    torch.manual_seed(0)
+    model = build_model(config("lstm").to_dict()).eval()
+    idx = torch.randint(0, VOCAB, (2, 15))
+    full, _ = model(idx)
+    state = model.new_state(2)
+    pieces = []
+    for t in range(15):
+        logits, state = model.step(idx[:, t:t + 1], state)
+        pieces.append(logits)
+    assert torch.allclose(torch.cat(pieces, dim=1), full, atol=1e-5)
+
+
+def test_transformer_refuses_more_than_its_context():
+    model = build_model(config("transformer").to_dict())
+    with pytest.raises(ValueError, match="context"):
+        model(torch.zeros(1, 33, dtype=torch.long))
+
+
+@pytest.mark.parametrize("arch", ["transformer", "lstm"])
+def test_tiny_model_overfits_one_batch(arch):
+    torch.manual_seed(0)
+    model = build_model(config(arch).to_dict())
+    x = torch.randint(0, VOCAB, (4, 24))
+    y = torch.roll(x, -1, dims=1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    first = None
+    for _ in range(150):
+        _, loss = model(x, y)
+        first = first if first is not None else loss.item()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.1 < first
+
+
+@pytest.mark.parametrize("arch", ["transformer", "lstm"])
+def test_checkpoint_reloads_to_identical_logits(tmp_path, arch):
+    torch.manual_seed(1)
+    from composer.io.tokens import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    model = build_model(config(arch, vocab_size=len(tokenizer)).to_dict()).eval()
+    save_checkpoint(tmp_path / "ckpt", model, {"task": "melody"}, tokenizer)
+    loaded = load_checkpoint(tmp_path / "ckpt")
+    idx = torch.randint(0, len(tokenizer), (2, 10))
+    assert torch.equal(model(idx)[0], loaded.model(idx)[0])
+    card = json.loads((tmp_path / "ckpt" / "card.json").read_text())
+    assert card["library_versions"]["torch"] == torch.__version__
+    assert len(loaded.vocab) == len(tokenizer)
+
+
+def test_checkpoint_with_tampered_weights_is_refused(tmp_path):
+    from composer.io.tokens import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    model = build_model(config("lstm", vocab_size=len(tokenizer)).to_dict())
+    save_checkpoint(tmp_path, model, {}, tokenizer)
+    weights = tmp_path / "model.pt"
+    weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(ModelError, match="SHA-256"):
+        load_checkpoint(tmp_path)
+
+
+def test_checkpoint_from_another_format_is_refused(tmp_path):
+    from composer.io.tokens import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    save_checkpoint(tmp_path, build_model(config("lstm", vocab_size=len(tokenizer)).to_dict()),
+                    {}, tokenizer)
+    card = json.loads((tmp_path / "card.json").read_text())
+    card["format"] = 99
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="format 99"):
+        load_checkpoint(tmp_path)
+
+
+def test_missing_checkpoint_is_a_model_error(tmp_path):
+    with pytest.raises(ModelError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "nowhere")
+
+
+def test_top_p_keeps_the_smallest_nucleus():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    kept = torch.isfinite(filter_top_p(logits, 0.75))[0].tolist()
+    assert kept == [True, True, False, False]
+    assert torch.isfinite(filter_top_p(logits, 0.1))[0].tolist() == [True, False, False, False]
+
+
+class _EvenOnly:
+    """A constraint allowing even tokens only, done after five tokens."""
+
+    def __init__(self):
+        self.done = False
+        self.seen: list[int] = []
+
+    def allowed(self):
+        mask = np.zeros(VOCAB, dtype=bool)
+        mask[::2] = True
+        return mask
+
+    def advance(self, token):
+        self.seen.append(token)
+        self.done = len(self.seen) == 5
+
+
+@pytest.mark.parametrize("arch", ["transformer", "lstm"])
+def test_generate_obeys_masks_and_repeats_with_the_same_seed(arch):
+    torch.manual_seed(2)
+    model = build_model(config(arch).to_dict()).eval()
+    runs = [generate(model, [1, 2, 3], [_EvenOnly(), _EvenOnly()], temperature=1.5, seed=9)
+            for _ in range(2)]
+    assert runs[0] == runs[1]
+    assert all(len(row) == 5 and all(t % 2 == 0 for t in row) for row in runs[0])
+    other = generate(model, [1, 2, 3], [_EvenOnly(), _EvenOnly()], temperature=1.5, seed=10)
+    assert other != runs[0]
+
+
+def test_generation_without_cache_gives_the_same_tokens():
+    torch.manual_seed(3)
+    model = build_model(config("transformer").to_dict()).eval()
+    cached = generate(model, [4, 5], [_EvenOnly()], temperature=1.0, seed=4)
+    uncached = generate(model, [4, 5], [_EvenOnly()], temperature=1.0, seed=4, use_cache=False)
+    assert cached == uncached
