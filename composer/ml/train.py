@@ -232,6 +232,7 @@ def train(
                 bad_evals += 1
             if ctx.is_main:
                 _append_csv(log_path, row)
+                _tensorboard(out_dir, row)
                 if improved:
                     save_checkpoint(out_dir / "best", model, {
                         **card, "steps": step, "best_val_loss": val_loss,
@@ -270,3 +271,25 @@ def _append_csv(path: Path, row: dict[str, float]) -> None:
         if new:
             writer.writeheader()
         writer.writerow({k: round(v, 5) if isinstance(v, float) else v for k, v in row.items()})
+
+
+_writers: dict[str, Any] = {}
+
+
+def _tensorboard(out_dir: Path, row: dict[str, float]) -> None:
+    """Mirror the CSV row to TensorBoard when it is installed (it is optional)."""
+    key = str(out_dir)
+    if key not in _writers:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            _writers[key] = None
+        else:
+            _writers[key] = SummaryWriter(log_dir=str(out_dir / "tensorboard"))
+    writer = _writers[key]
+    if writer is None:
+        return
+    for name, value in row.items():
+        if name != "step":
+            writer.add_scalar(name, value, int(row["step"]))
+    writer.flush()
