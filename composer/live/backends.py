@@ -32,6 +32,10 @@ ALSA_SEQ_DEVICE = Path("/dev/snd/seq")
 _quiet_lock = threading.Lock()
 _quieted = False
 
+CLIENT_LOCK = threading.RLock()
+"""Held around every MIDI client open and close (and port open, close and listing)
+in this process: libjack crashes when two threads open and close clients at once."""
+
 
 def rtmidi_api(backend: str) -> int:
     """python-rtmidi's API constant for a backend name."""
@@ -83,11 +87,12 @@ def jack_server_running() -> bool:
     import rtmidi
 
     prepare(("jack",))
-    try:
-        probe = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="composer-probe")
-    except rtmidi.RtMidiError:
-        return False
-    probe.delete()
+    with CLIENT_LOCK:
+        try:
+            probe = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="composer-probe")
+        except rtmidi.RtMidiError:
+            return False
+        probe.delete()
     return True
 
 

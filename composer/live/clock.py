@@ -29,8 +29,27 @@ CLOCKS_PER_QUARTER = 24
 MIN_BPM = 1.0
 MAX_BPM = 1000.0
 PLAUSIBLE_BPM = (20.0, 400.0)
-TEMPO_CHANGE = 0.1
+TEMPO_CHANGE = 0.25
 """A half beat of clock this much off the estimate means the tempo changed."""
+GAP_S = 2.0
+"""Clock silent this long (and 8 clocks' worth) has stopped: the estimate starts over."""
+BURST_S = 0.001
+"""Clocks closer than this came in one burst (at 1000 BPM they are 2.5 ms apart)."""
+OUTLIER_S = 0.008
+"""Clocks further than this off the fitted line (and 4 typical deviations) were delivered
+late by a stalled cycle; the jitter of a JACK period (5.3 ms at 256 frames) stays within."""
+
+
+def _line(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """Least-squares slope and intercept of time against clock number."""
+    n = len(points)
+    mean_k = sum(k for k, _ in points) / n
+    mean_t = sum(t for _, t in points) / n
+    den = sum((k - mean_k) ** 2 for k, _ in points)
+    if den == 0:
+        return 0.0, mean_t
+    slope = sum((k - mean_k) * (t - mean_t) for k, t in points) / den
+    return slope, mean_t - slope * mean_k
 
 
 def clock_interval_s(tempo_bpm: float) -> float:
@@ -81,15 +100,20 @@ class ClockFollower:
         return kind
 
     def _clock(self, when: float) -> None:
+        burst = False
         if self._times:
             interval = when - self._times[-1]
-            typical = self._typical_interval()
-            if interval < 0 or interval > max(0.25, 4 * typical if typical else 0.0):
+            expected = 60.0 / (self.tempo_bpm * CLOCKS_PER_QUARTER) if self.tempo_bpm else 0.0
+            if interval < 0 or interval > max(GAP_S, 8 * expected):
                 self._times.clear()  # the clock stopped or jumped: start a new estimate
-        self._times.append(when)
+            # Clocks that arrive together were held up by a stalled cycle: their
+            # times say when the cycle ran, not when they were sent.
+            burst = 0 <= interval < BURST_S
+        if not burst:
+            self._times.append(when)
+            self._follow_tempo_change()
+            self._estimate()
         self.last_clock_time = when
-        self._follow_tempo_change()
-        self._estimate()
         if not self.running:
             self.clocks_without_start += 1
             return
@@ -100,33 +124,34 @@ class ClockFollower:
             self.position_tick += TICKS_PER_CLOCK
 
     def _follow_tempo_change(self) -> None:
-        """Restart the estimate at a tempo change: the last half beat of clock (whose span
-        JACK's jitter barely moves) no longer fits the current tempo."""
-        recent = CLOCKS_PER_QUARTER // 2
-        if self.tempo_bpm is None or len(self._times) <= 2 * recent:
+        """Restart the estimate at a tempo change: the last two half beats of clock
+        both run long (or both short) against the current tempo. One half beat
+        alone is not enough: a burst of clocks that a late cycle delivered at once
+        lengthens one and shortens the next."""
+        half = CLOCKS_PER_QUARTER // 2
+        if self.tempo_bpm is None or len(self._times) <= 2 * half:
             return
-        expected = recent * 60.0 / (self.tempo_bpm * CLOCKS_PER_QUARTER)
-        span = self._times[-1] - self._times[-1 - recent]
-        if abs(span - expected) > TEMPO_CHANGE * expected:
-            for _ in range(len(self._times) - recent - 1):
+        expected = half * 60.0 / (self.tempo_bpm * CLOCKS_PER_QUARTER)
+        times = self._times
+        late = (times[-1] - times[-1 - half]) / expected - 1.0
+        early = (times[-1 - half] - times[-1 - 2 * half]) / expected - 1.0
+        if abs(late) > TEMPO_CHANGE and abs(early) > TEMPO_CHANGE and late * early > 0:
+            for _ in range(len(self._times) - half - 1):
                 self._times.popleft()
-
-    def _typical_interval(self) -> float | None:
-        if len(self._times) < 3:
-            return None
-        times = list(self._times)
-        return statistics.median(b - a for a, b in zip(times, times[1:], strict=False))
 
     def _estimate(self) -> None:
         n = len(self._times)
         if n < 3:
             return
-        times = list(self._times)
-        mean_k = (n - 1) / 2
-        mean_t = sum(times) / n
-        num = sum((k - mean_k) * (t - mean_t) for k, t in enumerate(times))
-        den = sum((k - mean_k) ** 2 for k in range(n))
-        seconds_per_clock = num / den
+        points = list(enumerate(self._times))
+        seconds_per_clock, offset = _line(points)
+        if n >= 8:
+            # Clocks a late cycle delivered late lie off the line: fit again without them.
+            residuals = [t - (offset + k * seconds_per_clock) for k, t in points]
+            limit = max(4 * statistics.median(abs(r) for r in residuals), OUTLIER_S)
+            kept = [p for p, r in zip(points, residuals, strict=True) if abs(r) <= limit]
+            if len(kept) >= n // 2:
+                seconds_per_clock, _ = _line(kept)
         if seconds_per_clock <= 0:
             return
         self.tempo_bpm = min(MAX_BPM, max(MIN_BPM, 60.0 / (seconds_per_clock * CLOCKS_PER_QUARTER)))

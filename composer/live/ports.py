@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import os
 import queue
 import re
 import signal
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from composer.errors import PortError
-from composer.live.backends import choose_backend, prepare, rtmidi_api
+from composer.live.backends import CLIENT_LOCK, choose_backend, prepare, rtmidi_api
 from composer.live.midi import Now, SoundingNotes, TimedMessage, note_off, panic_messages
 
 log = logging.getLogger(__name__)
@@ -376,16 +377,17 @@ def list_ports(backend: str | None = None) -> PortList:
 
     backend = choose_backend(backend)
     prepare((backend,))
-    try:
-        midi_in = rtmidi.MidiIn(rtmidi_api(backend), name="composer-list")
-        midi_out = rtmidi.MidiOut(rtmidi_api(backend), name="composer-list")
-    except rtmidi.RtMidiError as err:
-        raise PortError(f"cannot reach the {backend.upper()} MIDI system: {err}") from err
-    try:
-        return PortList(backend, tuple(midi_in.get_ports()), tuple(midi_out.get_ports()))
-    finally:
-        midi_in.delete()
-        midi_out.delete()
+    with CLIENT_LOCK:
+        try:
+            midi_in = rtmidi.MidiIn(rtmidi_api(backend), name="composer-list")
+            midi_out = rtmidi.MidiOut(rtmidi_api(backend), name="composer-list")
+        except rtmidi.RtMidiError as err:
+            raise PortError(f"cannot reach the {backend.upper()} MIDI system: {err}") from err
+        try:
+            return PortList(backend, tuple(midi_in.get_ports()), tuple(midi_out.get_ports()))
+        finally:
+            midi_in.delete()
+            midi_out.delete()
 
 
 class _RtPortMixin:
@@ -408,7 +410,8 @@ class _RtPortMixin:
         client = CLIENT_IN if self._is_input else CLIENT_OUT
         cls = rtmidi.MidiIn if self._is_input else rtmidi.MidiOut
         try:
-            return cls(rtmidi_api(self.backend), name=client)
+            with CLIENT_LOCK:
+                return cls(rtmidi_api(self.backend), name=client)
         except rtmidi.RtMidiError as err:
             raise PortError(f"cannot reach the {self.backend.upper()} MIDI system: {err}",
                             "is the JACK server running?" if self.backend == "jack" else None) from err
@@ -419,22 +422,28 @@ class _RtPortMixin:
 
         rt = self._make_rt()
         try:
-            if self.virtual:
-                rt.open_virtual_port(PORT_NAME)
-                self.target = None
-            else:
-                names = rt.get_ports() if names is None else names
-                kind = "input" if self._is_input else "output"
-                self.target = resolve_port(self.spec or "", names, kind, self.backend)
-                rt.open_port(list(rt.get_ports()).index(self.target), PORT_NAME)
+            with CLIENT_LOCK:
+                self._open_port(rt, names)
         except (rtmidi.RtMidiError, ValueError) as err:
-            rt.delete()
+            with CLIENT_LOCK:
+                rt.delete()
             raise PortError(f"cannot open MIDI port {self.spec or PORT_NAME}: {err}") from err
         except PortError:
-            rt.delete()
+            with CLIENT_LOCK:
+                rt.delete()
             raise
         self._rt = rt
         self._after_open()
+
+    def _open_port(self, rt: Any, names: list[str] | None) -> None:
+        if self.virtual:
+            rt.open_virtual_port(PORT_NAME)
+            self.target = None
+        else:
+            names = rt.get_ports() if names is None else names
+            kind = "input" if self._is_input else "output"
+            self.target = resolve_port(self.spec or "", names, kind, self.backend)
+            rt.open_port(list(rt.get_ports()).index(self.target), PORT_NAME)
 
     def _after_open(self) -> None:
         pass
@@ -446,12 +455,13 @@ class _RtPortMixin:
         if not server_alive:
             _abandon(rt)
             return
-        with contextlib.suppress(Exception):
-            if self._is_input:
-                rt.cancel_callback()
-            rt.close_port()
-        with contextlib.suppress(Exception):
-            rt.delete()
+        with CLIENT_LOCK:
+            with contextlib.suppress(Exception):
+                if self._is_input:
+                    rt.cancel_callback()
+                rt.close_port()
+            with contextlib.suppress(Exception):
+                rt.delete()
 
     # Called by the watcher thread.
     def _check(self, sources: list[str], destinations: list[str]) -> PortEvent | None:
@@ -467,8 +477,9 @@ class _RtPortMixin:
                 if match is None:
                     return None
                 try:
-                    self._rt.close_port()
-                    self._rt.open_port(list(self._rt.get_ports()).index(match), PORT_NAME)
+                    with CLIENT_LOCK:
+                        self._rt.close_port()
+                        self._rt.open_port(list(self._rt.get_ports()).index(match), PORT_NAME)
                     self._after_open()  # python-rtmidi's close_port cancels the callback
                 except Exception as err:
                     log.debug("reopening %s: %s", match, err)
@@ -513,10 +524,11 @@ def _close_later(client: Any) -> None:
 
     def close() -> None:
         time.sleep(JACK_FLUSH_S)
-        with contextlib.suppress(Exception):
-            client.close_port()
-        with contextlib.suppress(Exception):
-            client.delete()
+        with CLIENT_LOCK:
+            with contextlib.suppress(Exception):
+                client.close_port()
+            with contextlib.suppress(Exception):
+                client.delete()
 
     thread = threading.Thread(target=close, name="midi-close", daemon=True)
     thread.start()
@@ -531,9 +543,9 @@ def _finish_closing() -> None:
 def _abandon(client: Any) -> None:
     """Keep a client of a JACK server that died from ever being closed.
 
-    RtMidi closing such a client crashes the process (in libjack, at random),
-    so it is left alive on purpose, even past interpreter exit: a few
-    kilobytes once per server restart, against a crash mid-jam.
+    RtMidi closing or deleting such a client crashes the process (in libjack,
+    at random), so it is left allocated on purpose, even past interpreter exit:
+    a few kilobytes once per server restart, against a crash mid-jam.
     """
     import ctypes
 
@@ -575,7 +587,8 @@ class RtOutput(_RtPortMixin, OutputPort):
             OutputPort.close(self)
             raise
         self.name = self.target or self._own_name()
-        _watcher(self.backend).add(self)
+        self._watcher = _watcher(self.backend)
+        self._watcher.add(self)
 
     def _own_name(self) -> str:
         return f"{CLIENT_OUT}:{PORT_NAME}"
@@ -593,7 +606,8 @@ class RtOutput(_RtPortMixin, OutputPort):
         _reconnected(self)
 
     def _close_backend(self) -> None:
-        _watcher(self.backend).discard(self)
+        if hasattr(self, "_watcher"):
+            self._watcher.discard(self)
         if self.backend == "jack" and self.connected and self._rt is not None:
             # RtMidi hands JACK the messages at its next cycles (late ones on a busy
             # machine); closing sooner would drop the panic just sent.
@@ -623,7 +637,8 @@ class RtInput(_RtPortMixin, InputPort):
             self._closed = True
             raise
         self.name = self.target or f"{CLIENT_IN}:{PORT_NAME}"
-        _watcher(self.backend).add(self)
+        self._watcher = _watcher(self.backend)
+        self._watcher.add(self)
 
     def _after_open(self) -> None:
         self._rt.ignore_types(sysex=False, timing=False, active_sense=True)
@@ -633,7 +648,8 @@ class RtInput(_RtPortMixin, InputPort):
         self._enqueue(event[0])
 
     def _close_backend(self) -> None:
-        _watcher(self.backend).discard(self)
+        if hasattr(self, "_watcher"):
+            self._watcher.discard(self)
         with self._lock:
             self._drop_rt()
 
@@ -690,8 +706,9 @@ class _Watcher:
         import rtmidi
 
         try:
-            return (rtmidi.MidiIn(rtmidi_api(self.backend), name="composer-watch"),
-                    rtmidi.MidiOut(rtmidi_api(self.backend), name="composer-watch"))
+            with CLIENT_LOCK:
+                return (rtmidi.MidiIn(rtmidi_api(self.backend), name="composer-watch"),
+                        rtmidi.MidiOut(rtmidi_api(self.backend), name="composer-watch"))
         except rtmidi.RtMidiError:
             return None
 
@@ -701,7 +718,7 @@ class _Watcher:
             if not server_alive:
                 _abandon(client)
                 continue
-            with contextlib.suppress(Exception):
+            with CLIENT_LOCK, contextlib.suppress(Exception):
                 client.delete()
 
     def _run(self) -> None:
@@ -725,7 +742,8 @@ class _Watcher:
             if self._clients is None:
                 self._mark_server(False)
                 return
-        sources, destinations = (list(c.get_ports()) for c in self._clients)
+        with CLIENT_LOCK:
+            sources, destinations = (list(c.get_ports()) for c in self._clients)
         before = self._last
         vanished = bool(set(before[0]) - set(sources) or set(before[1]) - set(destinations))
         if self.backend == "jack" and (vanished or not self.server_up):
@@ -734,8 +752,11 @@ class _Watcher:
                 self._close_clients(server_alive=False)
                 self._mark_server(False)
                 return
-            fresh_lists = tuple(list(c.get_ports()) for c in fresh)
-            if fresh_lists != (sources, destinations) or not self.server_up:
+            with CLIENT_LOCK:
+                fresh_lists = tuple(list(c.get_ports()) for c in fresh)
+            # A client of a server that died lists nothing; a fresh one sees the new server.
+            stale = not sources and not destinations and any(fresh_lists)
+            if stale or not self.server_up:
                 # Our clients belonged to a server that is gone (or were opened this
                 # poll, when it came back); the fresh ones see the running server.
                 self._close_clients(server_alive=not self.server_up)
@@ -744,10 +765,12 @@ class _Watcher:
                 if self.server_up:
                     self._mark_server(False)
                 self._mark_server(True, sources, destinations)
-                sources, destinations = (list(c.get_ports()) for c in self._clients)
+                with CLIENT_LOCK:
+                    sources, destinations = (list(c.get_ports()) for c in self._clients)
             else:
-                for client in fresh:
-                    client.delete()
+                with CLIENT_LOCK:
+                    for client in fresh:
+                        client.delete()
         self._last = (sources, destinations)
         for port in self._snapshot():
             event = port._check(sources, destinations)
@@ -769,11 +792,15 @@ _WATCHERS: dict[str, _Watcher] = {}
 _WATCHERS_LOCK = threading.Lock()
 
 
-def _watcher(backend: str) -> _Watcher:
+def _watcher(backend: str, server: str | None = None) -> _Watcher:
+    """The watcher of one MIDI system (for JACK: of the server $JACK_DEFAULT_SERVER names)."""
+    if backend == "jack" and server is None:
+        server = os.environ.get("JACK_DEFAULT_SERVER", "default")
+    key = f"{backend}:{server or ''}"
     with _WATCHERS_LOCK:
-        if backend not in _WATCHERS:
-            _WATCHERS[backend] = _Watcher(backend)
-        return _WATCHERS[backend]
+        if key not in _WATCHERS:
+            _WATCHERS[key] = _Watcher(backend)
+        return _WATCHERS[key]
 
 
 # ------------------------------------------------------------ exit safety

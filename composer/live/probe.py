@@ -20,9 +20,10 @@ class JackProbe:
     def __init__(self, name: str = "composer-probe", keep: bool = True) -> None:
         import rtmidi
 
-        from composer.live.backends import prepare
+        from composer.live.backends import CLIENT_LOCK, prepare
 
         prepare(("jack",))
+        self._clients = CLIENT_LOCK
         self.name = name
         self.keep = keep
         self.arrivals: list[tuple[float, list[int]]] = []
@@ -31,8 +32,9 @@ class JackProbe:
         self._lock = threading.Lock()
         self.keys: Any = None
         self.plug_keyboard()
-        self.synth = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=f"{name}-synth")
-        self.synth.open_virtual_port("in")
+        with CLIENT_LOCK:
+            self.synth = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=f"{name}-synth")
+            self.synth.open_virtual_port("in")
         self.synth.ignore_types(sysex=False, timing=False, active_sense=True)
         self.synth.set_callback(self._arrive)
 
@@ -49,15 +51,17 @@ class JackProbe:
         import rtmidi
 
         if self.keys is None:
-            self.keys = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=f"{self.name}-keyboard")
-            self.keys.open_virtual_port("keys")
+            with self._clients:
+                self.keys = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=f"{self.name}-keyboard")
+                self.keys.open_virtual_port("keys")
 
     def unplug_keyboard(self) -> None:
         """Remove the keyboard port, as pulling a controller's cable does."""
         keys, self.keys = self.keys, None
         if keys is not None:
-            keys.close_port()
-            keys.delete()
+            with self._clients:
+                keys.close_port()
+                keys.delete()
 
     def _arrive(self, event: tuple[list[int], float], data: object = None) -> None:
         now = time.monotonic()
@@ -106,8 +110,9 @@ class JackProbe:
     def close(self) -> None:
         self.unplug_keyboard()
         self.synth.cancel_callback()
-        self.synth.close_port()
-        self.synth.delete()
+        with self._clients:
+            self.synth.close_port()
+            self.synth.delete()
 
     def __enter__(self) -> JackProbe:
         return self

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from composer.errors import AudioError
-from composer.live.backends import choose_backend, prepare, rtmidi_api
+from composer.live.backends import CLIENT_LOCK, choose_backend, prepare, rtmidi_api
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,8 @@ def start_synth(backend: str | None = None, soundfont: str | Path | None = None,
         command += ["-o", f"audio.jack.id={CLIENT_ID}", "-o", "audio.jack.autoconnect=1"]
     command.append(str(font))
     try:
-        watcher = rtmidi.MidiOut(rtmidi_api(backend), name="composer-synth-watch")
+        with CLIENT_LOCK:
+            watcher = rtmidi.MidiOut(rtmidi_api(backend), name="composer-synth-watch")
     except rtmidi.RtMidiError as err:
         raise AudioError(f"cannot reach the {backend.upper()} MIDI system to start the synth: {err}") from err
     try:
@@ -132,4 +133,5 @@ def start_synth(backend: str | None = None, soundfont: str | Path | None = None,
         Synth("", backend, process, font).stop()
         raise AudioError(f"FluidSynth did not open its MIDI port within {timeout:g} s")
     finally:
-        watcher.delete()
+        with CLIENT_LOCK:
+            watcher.delete()

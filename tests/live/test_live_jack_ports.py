@@ -7,8 +7,7 @@ import time
 import pytest
 
 from composer.errors import InvalidArgumentError, PortError
-from composer.live.backends import choose_backend
-from composer.live.jackd import JackServer
+from composer.live.backends import CLIENT_LOCK, choose_backend
 from composer.live.midi import note_on
 from composer.live.ports import list_ports, open_input, open_output
 
@@ -36,13 +35,15 @@ def test_unknown_port_names_list_the_ports_that_exist(probe):
     assert probe.synth_name in err.value.one_line()
     import rtmidi
 
-    pads = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=f"{probe.name}-pads")
-    pads.open_virtual_port("keys")
+    with CLIENT_LOCK:
+        pads = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=f"{probe.name}-pads")
+        pads.open_virtual_port("keys")
     try:
         with pytest.raises(PortError, match="several"):
             open_input(probe.name, "jack")
     finally:
-        pads.delete()
+        with CLIENT_LOCK:
+            pads.delete()
 
 
 def test_input_receives_notes_sysex_and_clock_with_arrival_times(probe):
@@ -65,14 +66,16 @@ def test_virtual_ports_are_visible_to_other_clients(probe):
         # the probe plays into composer's virtual input, as a DAW would
         import rtmidi
 
-        daw = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="daw")
-        daw.open_port(daw.get_ports().index(inp.name))
+        with CLIENT_LOCK:
+            daw = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="daw")
+            daw.open_port(daw.get_ports().index(inp.name))
         try:
             time.sleep(0.05)
             daw.send_message([0x90, 64, 80])
             assert inp.receive(2.0).message.note == 64
         finally:
-            daw.delete()
+            with CLIENT_LOCK:
+                daw.delete()
 
 
 def test_panic_and_close_turn_off_what_was_left_sounding(probe):
@@ -106,8 +109,9 @@ def test_a_vanished_output_drops_messages_and_is_silenced_when_back(jack_server)
     import rtmidi
 
     def synth():
-        port = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="gone-synth")
-        port.open_virtual_port("in")
+        with CLIENT_LOCK:
+            port = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="gone-synth")
+            port.open_virtual_port("in")
         return port
 
     first = synth()
@@ -115,7 +119,8 @@ def test_a_vanished_output_drops_messages_and_is_silenced_when_back(jack_server)
     with open_output("gone-synth:in", "jack") as out:
         out.add_listener(events.append)
         out.send(note_on(0, 60, 90))
-        first.delete()
+        with CLIENT_LOCK:
+            first.delete()
         deadline = time.monotonic() + 5
         while not events and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -129,32 +134,47 @@ def test_a_vanished_output_drops_messages_and_is_silenced_when_back(jack_server)
         time.sleep(0.1)
         offs = {raw[1] for raw in got if raw[0] & 0xF0 == 0x80}
         assert {60, 62} <= offs  # what it held when it went is turned off on return
-        second.delete()
+        with CLIENT_LOCK:
+            second.delete()
+
+
+RESTART_SCRIPT = """
+import json, time
+from composer.live.jackd import JackServer
+from composer.live.midi import note_on
+from composer.live.ports import list_ports, open_output
+
+server = JackServer(period=256).start()
+events = []
+out = open_output(virtual=True, backend="jack")
+out.add_listener(events.append)
+server.stop()
+deadline = time.monotonic() + 10
+while not events and time.monotonic() < deadline:
+    time.sleep(0.05)
+out.send(note_on(0, 60, 90))  # dropped, never fatal
+server.start()
+while len(events) < 2 and time.monotonic() < deadline + 10:
+    time.sleep(0.05)
+listed = out.name in list_ports("jack").inputs
+out.close()
+server.stop()
+print(json.dumps({"events": [e.kind for e in events], "listed": listed}))
+"""
 
 
 def test_a_stopped_server_is_reported_and_ports_reopen_when_it_is_back(jack_server):
-    own = JackServer(period=256, set_default=False)
-    own.start()
-    saved = jack_server.name
+    # In a process of its own: its server comes and goes under the name it set.
+    import json
+    import subprocess
+    import sys
+
     import os
 
-    os.environ["JACK_DEFAULT_SERVER"] = own.name
-    events = []
-    try:
-        out = open_output(virtual=True, backend="jack")
-        out.add_listener(events.append)
-        own.stop()
-        deadline = time.monotonic() + 10
-        while not events and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert [e.kind for e in events] == ["server_lost"]
-        out.send(note_on(0, 60, 90))  # dropped, never fatal
-        own.start()
-        while len(events) < 2 and time.monotonic() < deadline + 10:
-            time.sleep(0.05)
-        assert [e.kind for e in events] == ["server_lost", "server_back"]
-        assert out.name in list_ports("jack").inputs
-        out.close()
-    finally:
-        own.stop()
-        os.environ["JACK_DEFAULT_SERVER"] = saved
+    # libjack must not have seen another server's name in that process (it keeps it)
+    env = {k: v for k, v in os.environ.items() if k != "JACK_DEFAULT_SERVER"}
+    done = subprocess.run([sys.executable, "-X", "faulthandler", "-c", RESTART_SCRIPT],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"events": ["server_lost", "server_back"], "listed": True}
