@@ -232,6 +232,9 @@ class ProjectSession:
         from composer.io.song_files import load_song
 
         song = load_song(path)
+        if not song.note_count:
+            raise InputFileError(f"{path.name}: no notes could be read from this file",
+                                 "it may be damaged, or hold only tempo and meter")
         if not song.title:
             from dataclasses import replace
 

@@ -73,7 +73,9 @@ class MessageDialog(ModalScreen[None]):
                 yield Button("OK", variant="primary", id="ok")
 
     def on_mount(self) -> None:
-        self.query_one("#ok", Button).focus()
+        # query, not query_one: a key pressed at once may have closed the dialog already.
+        for button in self.query("#ok"):
+            button.focus()
 
     @on(Button.Pressed, "#ok")
     def action_close(self) -> None:
@@ -106,7 +108,8 @@ class ChoiceDialog(ModalScreen[str | None]):
                     yield Button(label, variant=variant, id=f"choice-{value}")  # type: ignore[arg-type]
 
     def on_mount(self) -> None:
-        self.query(Button).first().focus()
+        for button in self.query(Button)[:1]:
+            button.focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss((event.button.id or "").removeprefix("choice-"))
@@ -162,7 +165,8 @@ class FileDialog(ModalScreen[Path | None]):
                 yield Button("Save" if self.save else "Open", variant="primary", id="ok")
 
     def on_mount(self) -> None:
-        self.query_one("#file-path" if self.save else "#file-tree").focus()
+        for widget in self.query("#file-path" if self.save else "#file-tree"):
+            widget.focus()
 
     def on_directory_tree_file_selected(self, event: DirectoryTree.FileSelected) -> None:
         self.query_one("#file-path", Input).value = str(event.path)
@@ -255,8 +259,10 @@ class FormDialog(ModalScreen[Any]):
                 yield Button(self.submit_label, variant="primary", id="ok")
 
     def on_mount(self) -> None:
-        first = self.query(".form-row Input, .form-row Select, .form-row Checkbox").first()
-        first.focus()
+        # The first text box, where Enter submits with the defaults; else the first field.
+        fields = self.query(".form-row Input") or self.query(".form-row Select, .form-row Checkbox")
+        for widget in fields[:1]:
+            widget.focus()
 
     def values(self) -> dict[str, Any]:
         values: dict[str, Any] = {}

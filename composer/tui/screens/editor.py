@@ -118,6 +118,52 @@ class JobProgress(Message):
         self.relay = relay
 
 
+class PlayheadRelay:
+    """The player's position callback: runs on the player thread, keeps only the latest tick."""
+
+    def __init__(self, screen: EditorScreen) -> None:
+        self._screen = screen
+        self._lock = threading.Lock()
+        self._tick: int | None = None
+
+    def __call__(self, tick: int) -> None:
+        with self._lock:
+            pending = self._tick is not None
+            self._tick = tick
+        if not pending:
+            self._screen.post_message(PlayheadMoved(self))
+
+    def take(self) -> int | None:
+        with self._lock:
+            tick, self._tick = self._tick, None
+        return tick
+
+
+class PlayheadMoved(Message):
+    """The player reported a new position (read it from ``relay``)."""
+
+    def __init__(self, relay: PlayheadRelay) -> None:
+        super().__init__()
+        self.relay = relay
+
+
+class PlaybackFinished(Message):
+    """The player stopped: "end", "stopped", or "error: ..."."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
+class PortNews(Message):
+    """A MIDI port vanished or came back (reported by the port's watcher thread)."""
+
+    def __init__(self, text: str, lost: bool) -> None:
+        super().__init__()
+        self.text = text
+        self.lost = lost
+
+
 class EditorScreen(Screen):
     """The main screen. It owns the project session; widgets only show and navigate."""
 
@@ -154,6 +200,14 @@ class EditorScreen(Screen):
         self._pending: tuple[CandidateSet, Callable[[int], tuple[Song, str]]] | None = None
         self.messages: list[str] = []
         """Every status message shown, in order (tests and the log read it)."""
+        self.output_spec: str | None = None
+        """The MIDI output port chosen; None plays through composer's own FluidSynth."""
+        self.loop = False
+        self.playback: Any = None
+        self.playing = False
+        self._playhead = PlayheadRelay(self)
+        self._opening_output = False
+        self.takes_recorded = 0
 
     # ------------------------------------------------------------ layout
 
@@ -274,7 +328,9 @@ class EditorScreen(Screen):
         key = song.key_at(tick)
         track = song.tracks[roll.track_index].name if song.tracks else ""
         self.query_one("#transport", TransportBar).state = TransportState(
-            playing=playhead_tick is not None,
+            playing=self.playing, loop=self.loop,
+            output=("" if not service_available(PLAYBACK) else
+                    (self.output_spec or "FluidSynth")),
             tempo_bpm=round(song.tempo_at(tick).tempo_bpm, 1),
             meter=str(song.time_signature_at(tick)),
             key=key.name if key else "",
@@ -293,8 +349,8 @@ class EditorScreen(Screen):
         if event.selection is not None:
             notes = len(editing.selected_notes(self._current_track(), event.selection)) \
                 if self.session.song.tracks else 0
-            self.status.say(f"Selected {event.selection.describe(self.session.song)}: "
-                            f"{notes} note{'s' if notes != 1 else ''}")
+            self.say(f"Selected {event.selection.describe(self.session.song)}: "
+                     f"{notes} note{'s' if notes != 1 else ''}")
 
     def on_track_list_clicked(self, event: TrackList.Clicked) -> None:
         if event.part == "mute":
@@ -564,13 +620,13 @@ class EditorScreen(Screen):
     # ------------------------------------------------------------ jobs
 
     def start_job(self, title: str, run: Callable[[Callable[[float, str], None], threading.Event], Any],
-                  done: Callable[[Any], None]) -> None:
+                  done: Callable[[Any], None], hint: str = "Esc cancels") -> None:
         """Run ``run(progress, cancel)`` in a worker thread; ``done(result)`` runs on the UI thread."""
         if self.job is not None:
             self.job.cancel.set()
         job = Job(title, run, done)
         self.job = job
-        self.status.start_job(title)
+        self.status.start_job(title, hint)
         self.refresh_bindings()
         self._run_job(job, ProgressRelay(self))
 
@@ -589,6 +645,16 @@ class EditorScreen(Screen):
             if event.state == WorkerState.ERROR:
                 self._autosave_failed(worker.error)
             return
+        if worker.group == "playback":
+            if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+                self._opening_output = False
+            if event.state == WorkerState.SUCCESS:
+                self.say(str(worker.result))
+                self._update_transport()
+            elif event.state == WorkerState.ERROR:
+                self.playing = False
+                self.report_error(worker.error, "Playback")
+            return
         if worker.group not in ("job", "background"):
             return
         if event.state == WorkerState.SUCCESS and worker.group == "job":
@@ -600,9 +666,11 @@ class EditorScreen(Screen):
                 except ComposerError as err:
                     self.report_error(err, job.title)
         elif event.state == WorkerState.ERROR:
+            context = worker.name
             if worker.group == "job":
+                context = self.job.title if self.job is not None else "Job"
                 self._end_job()
-            self.report_error(worker.error, worker.name)
+            self.report_error(worker.error, context)
         elif event.state == WorkerState.CANCELLED and worker.group == "job":
             self._end_job()
 
@@ -750,6 +818,65 @@ class EditorScreen(Screen):
 
         self.show_candidates(candidates, accept)
 
+    def action_harmonize(self) -> None:
+        if not self.session.song.tracks:
+            self.say("There is no melody to harmonize yet.", error=True)
+            return
+        from composer.services.harmony_models import MODEL_ORDER, available_models
+
+        index = self.roll.track_index
+        ready = available_models("chorale")
+        default_model = next((m for m in MODEL_ORDER if m in ready), MODEL_ORDER[-1])
+        styles = (("Four-part chorale (adds Alto, Tenor, Bass)", "chorale"),
+                  ("Chord symbols with a voicing (adds Chords)", "chords"))
+        fields = [Field("style", "Style", "select", "chorale", styles),
+                  Field("model", "Model", "select", default_model,
+                        tuple((m, m) for m in MODEL_ORDER)),
+                  Field("variations", "Variations", value=3),
+                  Field("temperature", "Temperature", value=1.0),
+                  Field("seed", "Seed", value="", placeholder="blank: a new one each time")]
+
+        def build(values: dict[str, Any]) -> dict[str, Any]:
+            return {"style": values["style"], "model": values["model"],
+                    "variations": parse_int(values["variations"], "Variations", 1, 9) or 3,
+                    "temperature": parse_float(values["temperature"], "Temperature", 0.01, 5.0),
+                    "seed": parse_int(values["seed"], "Seed", 0, 2**31 - 1)}
+
+        name = self.session.song.tracks[index].name
+        self.app.push_screen(FormDialog("Harmonize", fields, build, submit_label="Harmonize",
+                                        intro=f"Harmonize track {index + 1} ({name})."),
+                             lambda options: options and self.run_harmonize(**options))
+
+    def run_harmonize(self, style: str, model: str, variations: int = 3,
+                      temperature: float = 1.0, seed: int | None = None) -> None:
+        song, track_index = self.session.song, self.roll.track_index
+
+        def run(progress: Callable[[float, str], None], cancel: threading.Event) -> Any:
+            from composer.services.harmonize import harmonize
+
+            return harmonize(song, track_index, style=style, model=model, variations=variations,
+                             seed=seed, temperature=temperature, progress=progress, cancel=cancel)
+
+        def done(result: Any) -> None:
+            first_new = len(self.session.song.tracks)
+            melody = song.tracks[result.melody_track].name
+            candidates = CandidateSet(
+                kind="harmonize",
+                title=f"Harmony for {melody} ({result.style}, {result.model}, seed {result.seed})",
+                candidates=tuple(
+                    Candidate(tuple(tracks), tuple(range(first_new, first_new + len(tracks))))
+                    for tracks in result.variations),
+                start_tick=0, end_tick=max(song.end_tick, 1), track_index=result.melody_track,
+                messages=tuple(result.messages))
+            total = len(result.variations)
+            # add_tracks, not harmonize.add_variation: it also keeps track names unique
+            # ("Bass 2" beside an existing "Bass").
+            self.show_candidates(candidates, lambda i: (
+                editing.add_tracks(self.session.song, result.variations[i]),
+                f"Harmonize {melody} ({result.style}, {result.model}) {i + 1}/{total}"))
+
+        self.start_job(f"Harmonize ({style}, {model})", run, done)
+
     def show_candidates(self, candidates: CandidateSet,
                         accept: Callable[[int], tuple[Song, str]]) -> None:
         """Show generated variations as lanes; ``accept(i)`` gives the song with one applied."""
@@ -807,7 +934,348 @@ class EditorScreen(Screen):
         candidates = self._pending[0]
         grid = BarGrid.of(song)
         start = grid.bar_start_tick(max(0, grid.bar_at_tick(candidates.start_tick) - 1))
-        self.play(song, start, candidates.end_tick, f"Auditioning candidate {index + 1}")
+        added = range(len(self.session.song.tracks), len(song.tracks))
+        tracks = tuple(sorted(set(self.audible) | set(added)))
+        self.play(song, start, candidates.end_tick, f"Auditioning candidate {index + 1}", tracks)
+
+    def action_transcribe(self) -> None:
+        fields = [
+            Field("path", "Audio file", value="", placeholder="a WAV, FLAC, OGG or MP3 file"),
+            Field("mode", "Mode", "select", "auto",
+                  (("automatic", "auto"), ("one voice (hummed, sung)", "mono"),
+                   ("several voices", "poly"))),
+            Field("quantize", "Quantise to", "select", "1/16",
+                  (("1/8", "1/8"), ("1/16", "1/16"), ("1/32", "1/32"), ("off", "off"))),
+            Field("tempo", "Tempo (BPM)", value="", placeholder="blank: detect it"),
+            Field("keep_bends", "Keep pitch bends", "check", False),
+        ]
+
+        def build(values: dict[str, Any]) -> dict[str, Any]:
+            if not values["path"]:
+                raise ValueError("Choose an audio file.")
+            path = Path(values["path"]).expanduser()
+            if not path.is_file():
+                raise ValueError(f"{path} is not a file.")
+            tempo = parse_float(values["tempo"], "Tempo", 20, 400) if values["tempo"] else None
+            return {"path": path, "mode": values["mode"], "quantize": values["quantize"],
+                    "tempo_bpm": tempo, "keep_bends": bool(values["keep_bends"])}
+
+        self.app.push_screen(
+            FormDialog("Transcribe audio", fields, build, submit_label="Transcribe",
+                       browse={"path": ("Choose an audio file", AUDIO_SUFFIXES)}),
+            lambda options: options and self.run_transcribe(**options))
+
+    def run_transcribe(self, path: Path, mode: str = "auto", quantize: str = "1/16",
+                       tempo_bpm: float | None = None, keep_bends: bool = False) -> None:
+        def run(progress: Callable[[float, str], None], cancel: threading.Event) -> Any:
+            from composer.services.transcribe import transcribe_file
+
+            return transcribe_file(path, mode=mode, quantize=quantize, tempo_bpm=tempo_bpm,
+                                   keep_bends=keep_bends, progress=progress, cancel=cancel)
+
+        def done(result: Any) -> None:
+            heard = result.song
+            if not heard.note_count:
+                self.report_error(InvalidArgumentError(f"{path.name}: no notes were heard"),
+                                  "Transcribe")
+                return
+            song = self.session.song
+            if not song.note_count:
+                # An empty project takes the recording's tempo, meter and key too.
+                song = Song(title=song.title or path.stem, tempos=heard.tempos,
+                            time_signatures=heard.time_signatures, keys=heard.keys)
+            tracks = [t if t.name else Track(name=path.stem, notes=t.notes) for t in heard.tracks]
+            first_new = len(song.tracks)
+            for message in result.messages:
+                self.say(message)
+            if self.apply(editing.add_tracks(song, tracks),
+                          f"Transcribe {path.name}: {heard.note_count} notes"):
+                self.roll.track_index = first_new
+
+        self.start_job(f"Transcribe {path.name}", run, done)
+
+    # ------------------------------------------------------- live input
+
+    def _port_options(self) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]], str]:
+        """(inputs, outputs, note) for the port pickers: real ports, composer's own, FluidSynth."""
+        from composer.services.ports import list_midi_ports
+
+        inputs: list[tuple[str, Any]] = []
+        outputs: list[tuple[str, Any]] = [("composer's FluidSynth (General MIDI)", "")]
+        note = ""
+        try:
+            listing = list_midi_ports()
+        except ComposerError as err:
+            note = f"MIDI ports cannot be listed: {err.one_line()}"
+            return [("composer's virtual input", "")], outputs, note
+        inputs += [(name, name) for name in listing.inputs if not name.startswith("composer")]
+        inputs.append((f"composer's virtual input {listing.virtual_input} "
+                       "(connect a controller or DAW to it)", ""))
+        outputs += [(name, name) for name in listing.outputs if not name.startswith("composer")]
+        outputs.append((f"virtual output {listing.virtual_output}", "virtual"))
+        return inputs, outputs, note
+
+    def _live_fields(self) -> tuple[list[Field], str]:
+        inputs, outputs, note = self._port_options()
+        song = self.session.song
+        default_out = self.output_spec if self.output_spec in [v for _, v in outputs] else ""
+        fields = [Field("input", "MIDI input", "select", inputs[0][1], tuple(inputs)),
+                  Field("output", "Sound to", "select", default_out or "", tuple(outputs)),
+                  Field("tempo", "Tempo (BPM)", value=f"{round(song.tempos[0].tempo_bpm, 1):g}"),
+                  Field("meter", "Meter", value=str(song.time_signatures[0]))]
+        return fields, note
+
+    @staticmethod
+    def _ports(values: dict[str, Any]) -> dict[str, Any]:
+        output = values["output"]
+        return {"inp": values["input"] or None, "out": None if output in ("", "virtual") else output,
+                "virtual_in": not values["input"], "virtual_out": output == "virtual"}
+
+    def action_record(self) -> None:
+        from composer.services.record import RecordSettings, parse_grid
+
+        fields, note = self._live_fields()
+        grid = grid_name(self.roll.grid_ticks)
+        fields += [Field("count_in", "Count-in bars", value=1),
+                   Field("metronome", "Metronome", "check", True),
+                   Field("thru", "Hear what I play", "check", True),
+                   Field("quantise", "Quantise to", "select", grid if grid != "1/1" else "off",
+                         tuple((name, name) for name in ("off", "1/4", "1/8", "1/8T", "1/16",
+                                                         "1/16T", "1/32")))]
+        bar = BarGrid.of(self.session.song).bar_at_tick(self.roll.cursor_tick)
+
+        def build(values: dict[str, Any]) -> dict[str, Any]:
+            settings = RecordSettings(
+                tempo_bpm=parse_float(values["tempo"], "Tempo", 20, 400),
+                meter=values["meter"],
+                count_in_bars=parse_int(values["count_in"], "Count-in bars", 0, 8) or 0,
+                metronome=bool(values["metronome"]), thru=bool(values["thru"]))
+            quantise = None if values["quantise"] == "off" else parse_grid(values["quantise"])
+            return {"settings": settings, "quantise_ticks": quantise, **self._ports(values)}
+
+        intro = (f"The take starts at bar {bar + 1} (the cursor's bar) on a new track; "
+                 "Esc ends it." + (f"\n{note}" if note else ""))
+        self.app.push_screen(FormDialog("Record", fields, build, submit_label="Record", intro=intro),
+                             lambda options: options and self.run_record(**options))
+
+    def run_record(self, settings: Any, inp: str | None, out: str | None, virtual_in: bool,
+                   virtual_out: bool, quantise_ticks: int | None = None,
+                   seconds: float | None = None) -> None:
+        """Record a take (until Esc, or ``seconds``) and add it as a new track at the cursor's bar."""
+        from dataclasses import replace as replace_value
+
+        self.stop_playback()
+        self.close_playback()  # the take gets the output (and its synth) to itself
+        grid = BarGrid.of(self.session.song)
+        offset = grid.bar_start_tick(grid.bar_at_tick(self.roll.cursor_tick))
+        number = self.takes_recorded + 1
+
+        def run(progress: Callable[[float, str], None], cancel: threading.Event) -> Any:
+            from composer.services.record import record_take
+
+            return record_take(inp, out, virtual_in=virtual_in, virtual_out=virtual_out,
+                               settings=settings, seconds=seconds, take_number=number,
+                               progress=progress, cancel=cancel)
+
+        def done(take: Any) -> None:
+            self.takes_recorded = number
+            if not take.track.notes:
+                self.say(f"Take {number}: no notes were played.", error=True)
+                return
+            track = take.track
+            if quantise_ticks is not None:
+                track = editing.quantise_notes(Song(tracks=(track,)), 0, list(track.notes),
+                                               quantise_ticks).tracks[0]
+            notes = tuple(replace_value(n, start_tick=n.start_tick + offset) for n in track.notes)
+            song = editing.add_tracks(self.session.song,
+                                      [replace_value(track, name=f"Take {number}", notes=notes)])
+            if self.apply(song, f"Record take {number}: {len(notes)} notes"):
+                self.roll.track_index = len(song.tracks) - 1
+
+        self.start_job(f"Recording take {number}", run, done, hint="Esc stops")
+
+    def action_jam(self) -> None:
+        from composer.services.harmony_models import MODEL_ORDER
+        from composer.services.jam import JamSettings
+
+        fields, note = self._live_fields()
+        fields = [Field("mode", "Mode", "select", "harmonize",
+                        (("live harmoniser: each note comes out as a chord", "harmonize"),
+                         ("call and response: play a phrase, pause, hear an answer",
+                          "call-response"))), *fields,
+                  Field("style", "Harmony style", "select", "chorale",
+                        (("chorale voices", "chorale"), ("chords", "chords"))),
+                  Field("harmony_model", "Harmony model", "select", "auto",
+                        (("best installed", "auto"), *((m, m) for m in MODEL_ORDER))),
+                  Field("pause", "Answer after (beats)", value=2),
+                  Field("thru", "Hear what I play", "check", True)]
+
+        def build(values: dict[str, Any]) -> dict[str, Any]:
+            settings = JamSettings(
+                mode=values["mode"], tempo_bpm=parse_float(values["tempo"], "Tempo", 20, 400),
+                meter=values["meter"], thru=bool(values["thru"]),
+                pause_beats=parse_float(values["pause"], "Answer after", 0.25, 16),
+                style=values["style"], harmony_model=values["harmony_model"],
+                key=self.session.song.keys[0].name if self.session.song.keys else None)
+            return {"settings": settings, **self._ports(values)}
+
+        intro = "Play your MIDI controller; Esc ends the jam." + (f"\n{note}" if note else "")
+        self.app.push_screen(FormDialog("Jam", fields, build, submit_label="Start", intro=intro),
+                             lambda options: options and self.run_jam(**options))
+
+    def run_jam(self, settings: Any, inp: str | None, out: str | None, virtual_in: bool,
+                virtual_out: bool, seconds: float | None = None) -> None:
+        self.stop_playback()
+        self.close_playback()
+
+        def run(progress: Callable[[float, str], None], cancel: threading.Event) -> Any:
+            from composer.services.jam import run_jam
+
+            return run_jam(settings, inp, out, virtual_in=virtual_in, virtual_out=virtual_out,
+                           seconds=seconds, progress=progress, cancel=cancel)
+
+        def done(result: Any) -> None:
+            what = (f"{result.responses} answer{'s' if result.responses != 1 else ''}"
+                    if result.mode == "call-response" else f"{len(result.events)} events")
+            errors = f", {result.errors} problems (see the log)" if result.errors else ""
+            self.say(f"Jam ({result.mode}) ended: {what}{errors}.")
+
+        self.start_job(f"Jam ({settings.mode})", run, done, hint="Esc stops")
+
+    def action_build_corpus(self) -> None:
+        def run(progress: Callable[[float, str], None], cancel: threading.Event) -> Any:
+            from composer.services.corpus import build_corpus
+
+            return build_corpus("music21", progress=progress, cancel=cancel)
+
+        def done(manifest: dict[str, Any]) -> None:
+            counts = ", ".join(f"{kind}: {sum(c.values())}" for kind, c in manifest["counts"].items())
+            self.say(f"Corpus built in {manifest['seconds']} s ({counts}).")
+
+        self.start_job("Build corpus", run, done)
+
+
+    # ---------------------------------------------------------- playback
+
+    def action_toggle_play(self) -> None:
+        if self.playing:
+            self.stop_playback()
+            return
+        if self._opening_output:
+            self.say("The output is still starting…")
+            return
+        roll, song = self.roll, self.session.song
+        if roll.selection is not None:
+            start, end = roll.selection.start_tick, roll.selection.end_tick
+        else:
+            start, end = (roll.cursor_tick if roll.cursor_tick < song.end_tick else 0), None
+        if self.loop and roll.selection is None:
+            start = 0
+        self.play(song, start, end, "Playing", tracks=tuple(sorted(self.audible)))
+
+    def action_toggle_loop(self) -> None:
+        self.loop = not self.loop
+        what = "the selection" if self.roll.selection else "the whole song"
+        self.say(f"Loop {'on: plays ' + what + ' over and over' if self.loop else 'off'}")
+        self._update_transport()
+
+    def play(self, song: Song, start_tick: int, end_tick: int | None, message: str,
+             tracks: tuple[int, ...] | None = None) -> None:
+        """Play part of ``song`` on the chosen output, opening it first if needed (in a worker:
+        starting FluidSynth takes a moment)."""
+        if not song.note_count:
+            self.say("There are no notes to play.", error=True)
+            return
+        if tracks is not None and not tracks:
+            self.say("Every track is muted.", error=True)
+            return
+        loop = self.loop
+        self.say(f"{message}…")
+        self._opening_output = self.playback is None
+        self._open_and_play(song, start_tick, end_tick, tracks, loop, message)
+
+    @work(thread=True, exclusive=True, group="playback", exit_on_error=False, name="Playback")
+    def _open_and_play(self, song: Song, start_tick: int, end_tick: int | None,
+                       tracks: tuple[int, ...] | None, loop: bool, message: str) -> str:
+        from composer.services.playback import PlayRange, PlaybackSession
+
+        if self.playback is None:
+            session = PlaybackSession(self.output_spec, on_position=self._playhead,
+                                      on_finish=lambda reason: self.post_message(
+                                          PlaybackFinished(reason)))
+            session.output.port.add_listener(
+                lambda event: self.post_message(PortNews(
+                    event.describe(), event.kind in ("vanished", "server_lost"))))
+            self.playback = session
+        self.playback.play(song, PlayRange(start_tick, end_tick, tracks), loop=loop)
+        self.playing = True
+        return f"{message} on {self.playback.port_name}"
+
+    def on_playhead_moved(self, message: PlayheadMoved) -> None:
+        tick = message.relay.take()
+        if tick is not None and self.playing:
+            self.roll.playhead_tick = tick
+            self._update_transport(playhead_tick=tick)
+
+    def on_playback_finished(self, message: PlaybackFinished) -> None:
+        self.playing = False
+        self.roll.playhead_tick = None
+        self._update_transport()
+        if message.reason.startswith("error"):
+            self.report_error(_as_port_error(message.reason), "Playback")
+        elif message.reason == "end":
+            self.say("Played to the end.")
+
+    def on_port_news(self, message: PortNews) -> None:
+        self.say(message.text[:1].upper() + message.text[1:], error=message.lost)
+
+    def stop_playback(self) -> None:
+        if self.playback is not None and self.playing:
+            self.playback.stop()
+            self.say("Stopped.")
+        self.playing = False
+        self.roll.playhead_tick = None
+        self._update_transport()
+
+    def close_playback(self) -> None:
+        """Stop and release the output (and the synth composer started)."""
+        session, self.playback = self.playback, None
+        self.playing = False
+        if session is not None:
+            try:
+                session.close()
+            except ComposerError as err:
+                log.warning("closing the output: %s", err.one_line())
+
+    def action_choose_output(self) -> None:
+        from composer.services.ports import list_midi_ports
+
+        options: list[tuple[str, Any]] = [("composer's FluidSynth (General MIDI)", "")]
+        intro = "Where playback goes. A DAW can also connect to composer's virtual output."
+        try:
+            listing = list_midi_ports()
+        except ComposerError as err:
+            intro = f"No MIDI ports can be listed ({err.one_line()}); FluidSynth still works."
+        else:
+            options += [(name, name) for name in listing.outputs
+                        if not name.startswith("composer")]
+            options.append((f"virtual port {listing.virtual_output} (a DAW connects to it)",
+                            "virtual"))
+        current = self.output_spec or ""
+        if current not in [value for _, value in options]:
+            current = ""
+        fields = [Field("output", "Output", "select", current, tuple(options))]
+        self.app.push_screen(FormDialog("Sound output", fields, lambda v: v["output"],
+                                        intro=intro), self._output_chosen)
+
+    def _output_chosen(self, value: str | None) -> None:
+        if value is None:
+            return
+        self.stop_playback()
+        self.close_playback()
+        self.output_spec = value or None
+        self.say(f"Playback goes to {value or 'composer’s FluidSynth'} from now on.")
+        self._update_transport()
 
     # ------------------------------------------------------------- files
 
@@ -982,6 +1450,7 @@ class EditorScreen(Screen):
         """Quit, keeping unsaved work for the next start; ask only if it cannot be kept."""
         if self.job is not None:
             self.job.cancel.set()
+        self.close_playback()
         self._store_view()
         if self.session.close():
             self.app.exit()
@@ -1002,3 +1471,11 @@ class EditorScreen(Screen):
             [("Save as…", "save_as", "primary"), ("Quit without saving", "quit", "error"),
              ("Cancel", "cancel", "default")]), answer)
 
+
+
+def _as_port_error(reason: str) -> ComposerError:
+    from composer.errors import PortError
+
+    detail = reason.removeprefix("error:").strip()
+    return PortError(f"playback stopped: {detail}",
+                     "check the MIDI output (o chooses another); the song is unchanged")

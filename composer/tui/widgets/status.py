@@ -46,7 +46,8 @@ class StatusLine(Horizontal):
         self.set_class(error, "error")
         self.message = message
 
-    def start_job(self, title: str) -> None:
+    def start_job(self, title: str, hint: str = "Esc cancels") -> None:
+        self.query_one("#status-hint", Label).update(hint)
         self.add_class("busy")
         bar = self.query_one(ProgressBar)
         bar.update(total=None, progress=0)

@@ -68,15 +68,18 @@ class TransportBar(Widget):
         if state.track:
             fields.append(("track ", state.track))
         if state.output:
-            fields.append(("out ", state.output))
+            fields.append(("→ ", state.output))
         for name, value in fields:
             text.append(" │ ", style=label)
             text.append(name, style=label)
             text.append(value)
+        # The project name goes at the right; it gives way (shortened) before the fields do.
         project = state.project + (" ●" if state.modified else "")
         width = self.content_region.width
-        gap = width - text.cell_len - len(project) - 1
-        if gap >= 2:
-            text.append(" " * gap)
+        room = width - text.cell_len - 2
+        if room >= 12 or room >= len(project):
+            if len(project) > room:
+                project = project[:room - 1] + "…"
+            text.append(" " * (width - text.cell_len - len(project)))
             text.append(project, style=self.get_component_rich_style("transport--project"))
         return text

@@ -1,0 +1,64 @@
+"""Fixtures for the editor tests: an isolated state folder and small songs to open."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from composer.core.song import KeySignature, Note, Song, Track
+from composer.io.project_file import Project, write_project
+
+
+@pytest.fixture(autouse=True)
+def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own state folder (recovery files, last project, crash log)."""
+    state = tmp_path / "state"
+    state.mkdir()
+    monkeypatch.setenv("COMPOSER_STATE_DIR", str(state))
+    monkeypatch.setenv("COMPOSER_PRELOAD_MODELS", "0")
+    return state
+
+
+def two_track_song() -> Song:
+    """Two bars of a C-major melody over a bass line, 120 BPM, 4/4."""
+    melody = tuple(Note(pitch=p, start_tick=i * 480, duration_ticks=480, velocity=90)
+                   for i, p in enumerate((60, 62, 64, 65, 67, 65, 64, 62)))
+    bass = tuple(Note(pitch=p, start_tick=i * 1920, duration_ticks=1920)
+                 for i, p in enumerate((48, 43)))
+    return Song(tracks=(Track(name="Melody", notes=melody, program=73, channel=0),
+                        Track(name="Bass", notes=bass, program=32, channel=1)),
+                keys=(KeySignature(0, 0, "major"),), title="Test tune")
+
+
+@pytest.fixture
+def project_file(tmp_path: Path) -> Callable[[Song], Path]:
+    """Write a song as a project file and return its path."""
+    def write(song: Song, name: str = "test.composer") -> Path:
+        path = tmp_path / name
+        write_project(Project(song=song, view={}), path)
+        return path
+    return write
+
+
+@pytest.fixture(scope="session")
+def jack_server():
+    """A real JACK server with no sound card (the build machines have no ALSA sequencer)."""
+    from composer.live.jackd import JackServer
+
+    server = JackServer(period=256).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def probe(jack_server, request):
+    """A virtual keyboard and a virtual synth on the JACK server, to play in and listen."""
+    import re
+
+    from composer.live.probe import JackProbe
+
+    name = "t-" + re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[:24]
+    with JackProbe(name) as p:
+        yield p
