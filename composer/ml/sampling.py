@@ -30,6 +30,12 @@ class Constraint(Protocol):
         ...
 
 
+# A constraint may also define ``forced_run() -> list[int]``: the tokens that must
+# follow the one just chosen (bar lines, positions, a given melody). ``generate``
+# advances the row through them and feeds them in the same model step, so forced
+# tokens cost no steps of their own (when every row's run has the same length).
+
+
 def filter_top_p(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     """Keep the smallest set of tokens whose probability reaches ``top_p`` (B, V)."""
     if top_p >= 1.0:
@@ -90,6 +96,13 @@ def generate(
                 constraints[row].advance(token)
                 new_tokens[row].append(token)
             sequences[row].append(token)
+        runs = _forced_runs(constraints, pad)
+        for row, run in enumerate(runs):
+            for token in run:
+                if not constraints[row].done:
+                    constraints[row].advance(token)
+                    new_tokens[row].append(token)
+                sequences[row].append(token)
         if block is not None and len(sequences[0]) > block:
             if recrop is None:
                 break
@@ -97,11 +110,23 @@ def generate(
             state, logits = _prefill(model, sequences, use_cache)
             continue
         if use_cache:
-            step_logits, state = model.step(torch.tensor(chosen).view(rows, 1), state)  # (B, 1, V)
+            fed = [[token, *run] for token, run in zip(chosen, runs, strict=True)]
+            step_logits, state = model.step(torch.tensor(fed).view(rows, -1), state)  # (B, T, V)
             logits = step_logits[:, -1]
         else:
             state, logits = _prefill(model, sequences, use_cache)
     return new_tokens
+
+
+def _forced_runs(constraints: Sequence[Constraint], pad: int) -> list[list[int]]:
+    """Each row's forced tokens (see ``forced_run``), or none if the rows disagree in length."""
+    runs = [c.forced_run() if not c.done and hasattr(c, "forced_run") else None
+            for c in constraints]
+    active = [r for r in runs if r is not None]
+    if not active or not active[0] or any(len(r) != len(active[0]) for r in active) \
+            or len(active) != sum(not c.done for c in constraints):
+        return [[] for _ in constraints]
+    return [r if r is not None else [pad] * len(active[0]) for r in runs]
 
 
 def _prefill(model: torch.nn.Module, sequences: list[list[int]], use_cache: bool):

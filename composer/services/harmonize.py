@@ -274,11 +274,15 @@ class LiveHarmonizer:
     note (the melody note itself not included), ``note_off(pitch)`` the ones
     started for it (to release them), ``reset()`` forgets the phrase. ``key``
     is a KeySignature or a name like 'G major' / 'E minor'; without one the
-    key is estimated from the notes played so far.
+    key is estimated from the notes played so far. ``model`` 'auto' takes the
+    Transformer's fast path (its KV cache) when its checkpoint is installed,
+    else the next available model.
     """
 
-    def __init__(self, style: str = "chorale", model: str = "hmm",
+    def __init__(self, style: str = "chorale", model: str = "auto",
                  key: KeySignature | str | None = None) -> None:
+        if model == "auto":
+            model = _best_model(style)
         self.style, self.model = style, model
         self._session = get_model(model, style).live(_parse_key(key))
         self._active: dict[int, list[int]] = {}
@@ -307,6 +311,17 @@ class LiveHarmonizer:
         with self._lock:
             self._session.reset()
             self._active.clear()
+
+
+def _best_model(style: str) -> str:
+    """The first available model in registry order: the Transformer (KV-cache fast
+    path) when its checkpoint is present, then the LSTM, then the HMM."""
+    from composer.services.harmony_models import available_models
+
+    have = available_models(style)
+    if not have:
+        raise InvalidArgumentError(f"no harmony model is installed for the {style} style")
+    return have[0]
 
 
 def _parse_key(key: KeySignature | str | None) -> KeySignature | None:

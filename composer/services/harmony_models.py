@@ -330,3 +330,34 @@ register(ModelEntry(
     available=_hmm_available,
     load=_hmm_load,
 ))
+
+
+# ------------------------------------------------------- Transformer and LSTM
+
+
+def _neural_available(style: str, arch: str) -> bool:
+    from composer.services.harmony_neural import neural_available
+
+    return neural_available(style, arch)
+
+
+def _neural_load(style: str, arch: str) -> Any:
+    from composer.services.harmony_neural import load_neural
+
+    return load_neural(style, arch)
+
+
+def _neural_entry(arch: str) -> ModelEntry:
+    what = "Transformer (KV cache)" if arch == "transformer" else "LSTM"
+    return ModelEntry(
+        name=arch,
+        styles=STYLES,
+        description=f"{what} trained on the Bach chorales (chorale) and POP909 (chords), "
+                    "decoded under voice-leading constraints",
+        available=lambda style: _neural_available(style, arch),
+        load=lambda style: _neural_load(style, arch),
+    )
+
+
+for _arch in ("transformer", "lstm"):
+    register(_neural_entry(_arch))

@@ -1,0 +1,810 @@
+"""Decoding the harmony models: grammar, fault-aware constraints, chunks, scoring, live.
+
+Every sequence a harmony model writes runs under a constraint (the
+:class:`composer.ml.sampling.Constraint` protocol) that only ever offers legal
+tokens: the bars, positions and melody are forced, a chorale voice may say
+only a pitch in its range, ``Hold`` or (with the soprano) ``Rest``, a chord
+slot only ``ChordRoot`` then a quality then a bass that is a chord tone. So a
+model cannot write an ill-formed sequence.
+
+The chorale constraint is also *fault-aware*: when a voice is about to be
+written, it knows every pitch already written at this frame (the soprano, the
+voices above) and at the previous one, and refuses the pitches that would
+make a fault of composer/analysis/voice_leading.py: out of range, crossing
+the voice above, more than an octave under the soprano or alto, overlapping a
+neighbour's previous pitch, parallel fifths or octaves (contrary motion
+included) with a voice already written, and, for the bass (the last voice,
+when the chord is known), a chord that resolves a dominant while the leading
+tone goes elsewhere. If no pitch passes, rules are given up in a fixed order
+(leading tone, overlap, parallels and spacing, crossing) until one does: the
+range never, so a setting is always possible and never out of range.
+
+Long melodies are harmonised in chunks of whole bars that fit the context,
+each chunk seeing its melody and the last bars of harmony already written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from composer.analysis.beats import Beat
+from composer.analysis.voice_leading import SATB_RANGES, VOICES
+from composer.analysis.voice_leading import _dominant_of as dominant_of  # the analysis's own rule
+from composer.core.chords import LABEL_QUALITIES, QUALITY_INTERVALS, ChordSymbol, match_chord
+from composer.core.song import KeySignature, Note, TimeSignature
+from composer.errors import InvalidArgumentError
+from composer.io.tokens import Vocabulary
+from composer.ml.harmony_format import (
+    BASS,
+    HOLD,
+    REST,
+    SOPRANO,
+    FrameGrid,
+    Item,
+    Slot,
+    bar_infos,
+    bar_token_starts,
+    beat_pitches,
+    check_meters,
+    chorale_frame_items,
+    chord_frame_items,
+    chord_tokens,
+    frame_grid,
+    line_states,
+    quantize_line,
+    sounding_pitches,
+    state_token,
+)
+
+log = logging.getLogger(__name__)
+
+OVERLAP_BARS = 4
+"""Bars of already-written harmony each later chunk sees before its own."""
+TOP_P = 0.95
+RELAXATIONS: tuple[frozenset[str], ...] = (
+    frozenset(),
+    frozenset({"leading_tone"}),
+    frozenset({"leading_tone", "overlap"}),
+    frozenset({"leading_tone", "overlap", "parallels", "spacing", "unison"}),
+    frozenset({"leading_tone", "overlap", "parallels", "spacing", "unison", "crossing"}),
+)
+"""Rule sets given up, in order, when no candidate obeys them all (range never)."""
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread inside (decoding steps one token at a time: a small
+    model's operations are too short to share out, and on a busy machine the second
+    thread mostly waits; measured about 10x less CPU per step)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+class HarmonyVocab:
+    """A task's vocabulary with the ids the decoders need at hand."""
+
+    def __init__(self, vocab: Vocabulary) -> None:
+        self.vocab = vocab
+        self.size = len(vocab)
+        self.names = [""] * self.size
+        for name, index in vocab.ids.items():
+            self.names[index] = name
+        self.pitch_id = np.full(128, -1, dtype=np.int64)
+        for index in vocab.pitch_ids:
+            self.pitch_id[vocab.values[index]] = index
+        ids = vocab.ids
+        self.hold, self.rest = ids.get("Hold_None"), ids.get("Rest_None")
+        self.chord_none = ids.get("ChordNone_None")
+        self.roots = [ids.get(f"ChordRoot_{r}") for r in range(12)]
+        self.qualities = {q: ids.get(f"ChordQual_{q}") for q in QUALITY_INTERVALS}
+        self.quality_of = {v: q for q, v in self.qualities.items() if v is not None}
+        self.basses = [ids.get(f"ChordBass_{i}") for i in range(12)]
+        self.root_of = {v: r for r, v in enumerate(self.roots) if v is not None}
+        self.bass_of = {v: i for i, v in enumerate(self.basses) if v is not None}
+
+    def one_hot(self, token: int) -> np.ndarray:
+        mask = np.zeros(self.size, dtype=bool)
+        mask[token] = True
+        return mask
+
+    def head(self, key: KeySignature, mode: str, style: str | None = None) -> list[int]:
+        tokens = [self.vocab.bos, self.vocab.key_token(key)]
+        if style is not None:
+            tokens.append(self.vocab.special(f"Style{style}"))
+        return tokens + [self.vocab.special(mode)]
+
+
+# --------------------------------------------------------------- voice leading
+
+
+@functools.lru_cache(maxsize=65536)
+def _chord_of_classes(classes: tuple[int, ...], bass_pc: int) -> ChordSymbol | None:
+    weights: dict[int, float] = {}
+    for pc in classes:
+        weights[pc] = weights.get(pc, 0.0) + 1.0
+    return match_chord(weights, bass_pc=bass_pc, qualities=LABEL_QUALITIES)
+
+
+def _chord_of(pitches: Sequence[int]) -> ChordSymbol | None:
+    """The chord the analysis hears in a verticality (same matcher, same arguments)."""
+    return _chord_of_classes(tuple(sorted(p % 12 for p in pitches)), min(pitches) % 12)
+
+
+def _may_be_dominant(chord: ChordSymbol | None) -> bool:
+    return chord is not None and (chord.quality in ("maj", "7") or chord.triad == "dim")
+
+
+RULES = ("range", "crossing", "spacing", "unison", "overlap", "parallels", "leading_tone")
+
+
+def pitch_faults(voice: int, pitches: np.ndarray, onset: bool, now: Sequence[int | None],
+                 prev: Sequence[int | None], live: bool = False) -> dict[str, np.ndarray]:
+    """For each candidate pitch of ``voice``, which voice-leading rules writing it breaks.
+
+    ``now`` holds the pitches already decided at this frame for the voices
+    above (soprano first); ``prev`` every voice's pitch at the previous frame
+    (None: resting). ``onset`` False means the voice holds its note (no range
+    check: it was checked when the note began). Returns a boolean array per
+    rule of :data:`RULES`.
+    """
+    x = np.asarray(pitches, dtype=np.int64)
+    none = np.zeros(len(x), dtype=bool)
+    faults = dict.fromkeys(RULES, none)
+    low, high = SATB_RANGES[VOICES[voice]]
+    if onset:
+        faults["range"] = (x < low) | (x > high)
+    upper = now[voice - 1]
+    if upper is not None:
+        faults["crossing"] = x > upper
+        if voice <= 2:
+            faults["spacing"] = upper - x > 12
+        if live:
+            faults["unison"] = x == upper
+    own = prev[voice]
+    if own is not None:
+        moved = x != own
+        overlap = none
+        if prev[voice - 1] is not None:
+            overlap = overlap | (x > prev[voice - 1])  # type: ignore[operator]
+        if voice < 3 and prev[voice + 1] is not None:
+            overlap = overlap | (x < prev[voice + 1])  # type: ignore[operator]
+        faults["overlap"] = overlap & moved
+        parallel = none
+        for u in range(voice):
+            a, b = prev[u], now[u]
+            if a is None or b is None or a == b:
+                continue
+            before = abs(a - own) % 12
+            if before in (0, 7):
+                parallel = parallel | (np.abs(b - x) % 12 == before)
+        faults["parallels"] = parallel & moved
+    if voice == BASS:
+        faults["leading_tone"] = _unresolved_leading_tones(now, prev, x)
+    return faults
+
+
+def candidate_faults(voice: int, x: int | None, onset: bool, now: Sequence[int | None],
+                     prev: Sequence[int | None], live: bool = False) -> set[str]:
+    """The rules that writing one pitch ``x`` (None: a rest) in ``voice`` would break."""
+    if x is None:
+        return set()
+    found = pitch_faults(voice, np.array([x]), onset, now, prev, live)
+    return {rule for rule, hit in found.items() if hit[0]}
+
+
+def _unresolved_leading_tones(now: Sequence[int | None], prev: Sequence[int | None],
+                              basses: np.ndarray) -> np.ndarray:
+    """For each bass candidate: would the new chord resolve a dominant while a voice
+    holding its leading tone goes elsewhere (the analysis's rule, inner voices may
+    fall a major third)?"""
+    out = np.zeros(len(basses), dtype=bool)
+    if any(p is None for p in prev) or any(p is None for p in now[:3]):
+        return out
+    before = [int(p) for p in prev]  # type: ignore[arg-type]
+    first = _chord_of(before)
+    if not _may_be_dominant(first):
+        return out
+    assert first is not None
+    upper = [int(p) for p in now[:3]]  # type: ignore[arg-type]
+    for i, bass in enumerate(basses.tolist()):
+        after = [*upper, bass]
+        if after == before:
+            continue
+        second = _chord_of(after)
+        if second is None or not dominant_of(first, second):
+            continue
+        leading, tonic = (second.root_pc - 1) % 12, second.root_pc
+        for v in range(4):
+            if before[v] % 12 != leading or after[v] % 12 == tonic:
+                continue
+            if 0 < v < 3 and before[v] - after[v] == 4:
+                continue
+            out[i] = True
+            break
+    return out
+
+
+def voice_mask(hv: HarmonyVocab, voice: int, now: Sequence[int | None],
+               prev: Sequence[int | None], sounding: int | None, first: bool,
+               live: bool = False) -> np.ndarray:
+    """Legal tokens for one voice at one frame, the fewest rules given up."""
+    mask = np.zeros(hv.size, dtype=bool)
+    if now[SOPRANO] is None and not live:
+        # The lower voices rest with the soprano (phrase ends, pickups).
+        mask[hv.hold if sounding is None and not first else hv.rest] = True
+        return mask
+    low, high = SATB_RANGES[VOICES[voice]]
+    pitches = np.arange(low, high + 1)
+    tokens = hv.pitch_id[pitches]
+    pitches, tokens = pitches[tokens >= 0], tokens[tokens >= 0]
+    faults = pitch_faults(voice, pitches, True, now, prev, live)
+    holding = sounding is not None and not first and not live and hv.hold is not None
+    hold_faults = candidate_faults(voice, sounding, False, now, prev, live) if holding else set()
+    for relaxed in RELAXATIONS:
+        ok = np.ones(len(pitches), dtype=bool)
+        for rule in RULES:
+            if rule not in relaxed:
+                ok &= ~faults[rule]
+        mask[tokens[ok]] = True
+        if holding and hold_faults <= relaxed:
+            mask[hv.hold] = True
+        if mask.any():
+            return mask
+    mask[tokens] = True  # every rule given up but the range
+    return mask
+
+
+# ----------------------------------------------------------------- constraints
+
+
+class ChoraleConstraint:
+    """Grammar and voice leading for the frames of one chunk (sampling.Constraint).
+
+    ``items`` are the chunk's items from ``start`` on; ``states`` the four
+    voices' states at every frame (soprano complete; alto/tenor/bass filled
+    before ``start`` and filled here as they are chosen).
+    """
+
+    def __init__(self, hv: HarmonyVocab, items: Sequence[Item], states: list[list[int | str]],
+                 sounding: list[list[int | None]]) -> None:
+        self.hv = hv
+        self.items = list(items)
+        self.states = states
+        self.sounding = sounding
+        self.index = 0
+        self.done = not self.items
+
+    def _now_prev(self, frame: int, voice: int) -> tuple[list[int | None], list[int | None]]:
+        now = [self.sounding[v][frame] for v in range(voice)] + [None] * (4 - voice)
+        prev = [self.sounding[v][frame - 1] if frame else None for v in range(4)]
+        return now, prev
+
+    def forced_run(self) -> list[int]:
+        """The forced tokens (bar lines, positions, soprano) up to the next voice."""
+        return _forced(self.items, self.index)
+
+    def allowed(self) -> np.ndarray:
+        item = self.items[self.index]
+        if isinstance(item, int):
+            return self.hv.one_hot(item)
+        now, prev = self._now_prev(item.frame, item.voice)
+        return voice_mask(self.hv, item.voice, now, prev, prev[item.voice], item.frame == 0)
+
+    def advance(self, token: int) -> None:
+        item = self.items[self.index]
+        if isinstance(item, Slot):
+            state = _token_state(self.hv, token)
+            self.states[item.voice][item.frame] = state
+            before = self.sounding[item.voice][item.frame - 1] if item.frame else None
+            self.sounding[item.voice][item.frame] = (
+                before if state == HOLD else None if state == REST else int(state))
+        self.index += 1
+        self.done = self.index >= len(self.items)
+
+
+def _forced(items: Sequence[Item], index: int) -> list[int]:
+    run: list[int] = []
+    while index < len(items) and isinstance(items[index], int):
+        run.append(items[index])  # type: ignore[arg-type]
+        index += 1
+    return run
+
+
+def _token_state(hv: HarmonyVocab, token: int) -> int | str:
+    if token == hv.hold:
+        return HOLD
+    if token == hv.rest:
+        return REST
+    return int(hv.vocab.values[token])
+
+
+class ChordConstraint:
+    """Grammar for the beat frames of one chunk: forced melody, one chord per slot.
+
+    A chord is ``ChordRoot`` + quality + a bass that is a chord tone, or
+    ``ChordNone`` on a beat where the melody is silent.
+    """
+
+    def __init__(self, hv: HarmonyVocab, items: Sequence[Item], silent: Sequence[bool],
+                 chords: list[ChordSymbol | None]) -> None:
+        self.hv = hv
+        self.items = list(items)
+        self.silent = silent
+        self.chords = chords
+        self.index = 0
+        self.partial: list[int] = []
+        self.done = not self.items
+        self._first = np.zeros(hv.size, dtype=bool)
+        self._first[[r for r in hv.roots if r is not None]] = True
+        self._quality = np.zeros(hv.size, dtype=bool)
+        self._quality[[q for q in hv.qualities.values() if q is not None]] = True
+
+    def forced_run(self) -> list[int]:
+        """The forced tokens (bar lines, positions, melody) up to the next chord."""
+        return [] if self.partial else _forced(self.items, self.index)
+
+    def allowed(self) -> np.ndarray:
+        item = self.items[self.index]
+        if isinstance(item, int):
+            return self.hv.one_hot(item)
+        if not self.partial:
+            mask = self._first.copy()
+            if self.silent[item.frame] and self.hv.chord_none is not None:
+                mask[self.hv.chord_none] = True
+            return mask
+        if len(self.partial) == 1:
+            return self._quality.copy()
+        quality = self.hv.quality_of[self.partial[1]]
+        mask = np.zeros(self.hv.size, dtype=bool)
+        for interval in QUALITY_INTERVALS[quality]:
+            mask[self.hv.basses[interval]] = True
+        return mask
+
+    def advance(self, token: int) -> None:
+        item = self.items[self.index]
+        if isinstance(item, int):
+            self._next()
+            return
+        if token == self.hv.chord_none:
+            self.chords[item.frame] = None
+            self._next()
+            return
+        self.partial.append(token)
+        if len(self.partial) == 3:
+            root = self.hv.root_of[self.partial[0]]
+            quality = self.hv.quality_of[self.partial[1]]
+            bass = (root + self.hv.bass_of[self.partial[2]]) % 12
+            self.chords[item.frame] = ChordSymbol(root, quality, bass)
+            self._next()
+
+    def _next(self) -> None:
+        self.partial = []
+        self.index += 1
+        self.done = self.index >= len(self.items)
+
+
+# ---------------------------------------------------------------------- chunks
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Bars ``context``..``start`` are given (already written), ``start``..``end`` new."""
+
+    context: int
+    start: int
+    end: int
+
+
+def plan_chunks(prefix_starts: Sequence[int], prefix_len: int, frame_starts: Sequence[int],
+                frame_costs: Sequence[int], head_len: int, block_size: int) -> list[Chunk]:
+    """Chunks of whole bars whose sequences (head, melody, Harm, frames) fit ``block_size``.
+
+    ``frame_costs[i]`` is the number of tokens of frame item ``i`` (a chord
+    slot may take three).
+    """
+    bars = len(frame_starts)
+    cum = np.concatenate([[0], np.cumsum(frame_costs)])
+
+    def at(starts: Sequence[int], bar: int, length: int) -> int:
+        return starts[bar] if bar < len(starts) else length
+
+    def cost(a: int, e: int) -> int:
+        melody = at(prefix_starts, e, prefix_len) - at(prefix_starts, a, prefix_len)
+        items = len(frame_costs)
+        frames = cum[at(frame_starts, e, items)] - cum[at(frame_starts, a, items)]
+        return head_len + melody + 1 + int(frames)
+
+    chunks: list[Chunk] = []
+    start = 0
+    while start < bars:
+        context = max(0, start - OVERLAP_BARS)
+        while context < start and cost(context, start + 1) > block_size:
+            context += 1
+        if cost(context, start + 1) > block_size:
+            raise InvalidArgumentError(f"bar {start + 1} holds too many notes for the model's "
+                                       "context", "--model hmm harmonises any density")
+        end = start + 1
+        while end < bars and cost(context, end + 1) <= block_size:
+            end += 1
+        chunks.append(Chunk(context, start, end))
+        start = end
+    return chunks
+
+
+def _melody_prefix(tokenizer, vocab: Vocabulary, notes: Sequence[Note],
+                   time_signatures: Sequence[TimeSignature]) -> tuple[list[int], list[int]]:
+    from composer.core.song import Song, Track
+    from composer.io.tokens import encode_melody
+
+    song = Song(tracks=(Track("Melody", tuple(notes)),), time_signatures=tuple(time_signatures))
+    prefix = encode_melody(tokenizer, song)
+    return prefix, bar_token_starts(vocab, prefix)
+
+
+def _seed_of(rng: np.random.Generator | None) -> int:
+    return int(rng.integers(2**31)) if rng is not None else 0
+
+
+# --------------------------------------------------------------------- chorale
+
+
+@dataclass
+class ChoraleSetting:
+    """Alto, tenor and bass notes, and the frames they were written on."""
+
+    alto: list[Note]
+    tenor: list[Note]
+    bass: list[Note]
+    grid: FrameGrid
+    tokens: int
+
+
+def _chorale_plan(hv: HarmonyVocab, tokenizer, soprano: Sequence[Note],
+                  time_signatures: Sequence[TimeSignature]):
+    grid = frame_grid(time_signatures, soprano)
+    check_meters(hv.vocab, grid.bars)
+    line = quantize_line(grid.bars, soprano)
+    soprano_states = line_states(line, grid.ticks)
+    items, frame_starts = chorale_frame_items(hv.vocab, grid, soprano_states)
+    prefix, prefix_starts = _melody_prefix(tokenizer, hv.vocab, soprano, time_signatures)
+    return grid, soprano_states, items, frame_starts, prefix, prefix_starts
+
+
+def harmonize_chorale(model, hv: HarmonyVocab, tokenizer, soprano: Sequence[Note],
+                      time_signatures: Sequence[TimeSignature], key: KeySignature,
+                      temperature: float = 0.0, rng: np.random.Generator | None = None
+                      ) -> ChoraleSetting:
+    """Alto, tenor and bass for a soprano (in the soprano's range) under the constraints.
+
+    ``temperature`` 0 is greedy: the model's most likely token at every step.
+    """
+    from composer.ml.sampling import generate
+
+    grid, soprano_states, items, frame_starts, prefix, prefix_starts = _chorale_plan(
+        hv, tokenizer, soprano, time_signatures)
+    n = len(grid.ticks)
+    states: list[list[int | str]] = [list(soprano_states)] + [[REST] * n for _ in range(3)]
+    sounding: list[list[int | None]] = [sounding_pitches(soprano_states)] + \
+        [[None] * n for _ in range(3)]
+    head = hv.head(key, "Full")
+    chunks = plan_chunks(prefix_starts, len(prefix), frame_starts, [1] * len(items), len(head),
+                         model.config.block_size)
+    harm = hv.vocab.special("Harm")
+    produced = 0
+    for chunk in chunks:
+        lo = _at(frame_starts, chunk.context, len(items))
+        mid = _at(frame_starts, chunk.start, len(items))
+        hi = _at(frame_starts, chunk.end, len(items))
+        context = [it if isinstance(it, int) else state_token(hv.vocab, states[it.voice][it.frame])
+                   for it in items[lo:mid]]
+        prompt = head + prefix[_at(prefix_starts, chunk.context, len(prefix)):
+                               _at(prefix_starts, chunk.end, len(prefix))] + [harm] + context
+        lead = _forced(items, mid)  # the chunk opens with a bar line: part of the prompt
+        constraint = ChoraleConstraint(hv, items[mid + len(lead):hi], states, sounding)
+        rows = generate(model, prompt + lead, [constraint], temperature=temperature, top_p=TOP_P,
+                        seed=_seed_of(rng), max_new_tokens=hi - mid + 1, pad=hv.vocab.pad)
+        produced += len(rows[0])
+    from composer.ml.harmony_format import states_to_notes
+
+    alto, tenor, bass = (states_to_notes(grid, states[v]) for v in (1, 2, 3))
+    return ChoraleSetting(alto, tenor, bass, grid, produced)
+
+
+def score_chorale(model, hv: HarmonyVocab, tokenizer, voices: Sequence[Sequence[Note]],
+                  time_signatures: Sequence[TimeSignature], key: KeySignature
+                  ) -> tuple[float, int]:
+    """Bits of a four-part setting's alto/tenor/bass given its soprano, and the number of
+    alto/tenor/bass notes as the frames represent them."""
+    from composer.ml.sampling import token_log_probs
+
+    grid, soprano_states, items, frame_starts, prefix, prefix_starts = _chorale_plan(
+        hv, tokenizer, voices[SOPRANO], time_signatures)
+    states = [soprano_states] + [line_states(v, grid.ticks) for v in voices[1:4]]
+    tokens: list[int] = []
+    for it in items:
+        if isinstance(it, int):
+            tokens.append(it)
+        else:
+            tokens.append(state_token(hv.vocab, _in_range(hv, states[it.voice][it.frame])))
+    head = hv.head(key, "Full")
+    chunks = plan_chunks(prefix_starts, len(prefix), frame_starts, [1] * len(items), len(head),
+                         model.config.block_size)
+    harm = hv.vocab.special("Harm")
+    bits = 0.0
+    for chunk in chunks:
+        lo = _at(frame_starts, chunk.context, len(items))
+        mid = _at(frame_starts, chunk.start, len(items))
+        hi = _at(frame_starts, chunk.end, len(items))
+        melody = prefix[_at(prefix_starts, chunk.context, len(prefix)):
+                        _at(prefix_starts, chunk.end, len(prefix))]
+        sequence = head + melody + [harm] + tokens[lo:hi]
+        scored = -token_log_probs(model, sequence)  # bits of tokens 1..
+        offset = len(sequence) - (hi - lo)
+        for i in range(mid, hi):
+            if isinstance(items[i], Slot):
+                bits += float(scored[offset + (i - lo) - 1])
+    notes = sum(1 for v in (1, 2, 3) for s in states[v] if s not in (HOLD, REST))
+    return bits, notes
+
+
+def _in_range(hv: HarmonyVocab, state: int | str) -> int | str:
+    """A state the vocabulary can write (a pitch beyond it moved by octaves)."""
+    if state in (HOLD, REST):
+        return state
+    pitch = int(state)
+    while hv.pitch_id[pitch] < 0 and pitch < 64:
+        pitch += 12
+    while hv.pitch_id[pitch] < 0 and pitch >= 64:
+        pitch -= 12
+    return pitch
+
+
+def _at(starts: Sequence[int], bar: int, length: int) -> int:
+    return starts[bar] if bar < len(starts) else length
+
+
+# ---------------------------------------------------------------------- chords
+
+
+def harmonize_chords(model, hv: HarmonyVocab, tokenizer, melody: Sequence[Note],
+                     time_signatures: Sequence[TimeSignature], beats: Sequence[Beat],
+                     key: KeySignature, temperature: float = 0.0,
+                     rng: np.random.Generator | None = None) -> list[ChordSymbol | None]:
+    """A chord (or None) for every beat of ``beats`` (the melody's, from the service)."""
+    from composer.ml.sampling import generate
+
+    end = max(n.end_tick for n in melody)
+    bars = bar_infos(time_signatures, max(end, beats[-1].end_tick if beats else end))
+    check_meters(hv.vocab, bars)
+    items, frame_starts = chord_frame_items(hv.vocab, bars, beats, melody)
+    prefix, prefix_starts = _melody_prefix(tokenizer, hv.vocab, melody, time_signatures)
+    silent = [not beat_pitches(melody, b) for b in beats]
+    chords: list[ChordSymbol | None] = [None] * len(beats)
+    head = hv.head(key, "Full", "Pop")
+    costs = [1 if isinstance(it, int) else 3 for it in items]
+    chunks = plan_chunks(prefix_starts, len(prefix), frame_starts, costs, len(head),
+                         model.config.block_size)
+    harm = hv.vocab.special("Harm")
+    for chunk in chunks:
+        lo = _at(frame_starts, chunk.context, len(items))
+        mid = _at(frame_starts, chunk.start, len(items))
+        hi = _at(frame_starts, chunk.end, len(items))
+        context: list[int] = []
+        for it in items[lo:mid]:
+            context += [it] if isinstance(it, int) else chord_tokens(hv.vocab, chords[it.frame])
+        prompt = head + prefix[_at(prefix_starts, chunk.context, len(prefix)):
+                               _at(prefix_starts, chunk.end, len(prefix))] + [harm] + context
+        lead = _forced(items, mid)
+        constraint = ChordConstraint(hv, items[mid + len(lead):hi], silent, chords)
+        generate(model, prompt + lead, [constraint], temperature=temperature, top_p=TOP_P,
+                 seed=_seed_of(rng), max_new_tokens=sum(costs[mid:hi]) + 1, pad=hv.vocab.pad)
+    return chords
+
+
+# ------------------------------------------------------------------------ live
+
+
+class _LiveDecoder:
+    """One row of incremental decoding with the model's cache (KV or recurrent state).
+
+    Tokens are fed as they become known; before a note the cache is rebuilt
+    from the head and the recent notes when the key changed or the context
+    would overflow during the note.
+    """
+
+    HISTORY_NOTES = 24
+
+    def __init__(self, model, hv: HarmonyVocab) -> None:
+        self.model = model
+        self.hv = hv
+        self.block = int(model.config.block_size)
+        self.history: deque[list[int]] = deque(maxlen=self.HISTORY_NOTES)
+        self.head: list[int] = []
+        self.state = None
+        self.length = 0
+        self.pending: list[int] = []
+
+    def clear(self) -> None:
+        self.history.clear()
+        self.state = None
+
+    def ensure_room(self, head: list[int], tokens: int) -> bool:
+        """Rebuild the cache (head + history) if needed for ``tokens`` more; True if rebuilt."""
+        if self.state is not None and head == self.head and \
+                self.length + len(self.pending) + tokens <= self.block:
+            return False
+        self.head = head
+        self.state = None
+        self.length = 0
+        kept: list[list[int]] = []
+        room = self.block - len(head) - tokens
+        for note in reversed(self.history):  # the most recent notes that fit
+            if len(note) > room:
+                break
+            kept.append(note)
+            room -= len(note)
+        self.pending = list(head) + [t for note in reversed(kept) for t in note]
+        return True
+
+    def feed(self, tokens: list[int]) -> np.ndarray:
+        """Feed pending tokens plus ``tokens``; returns the logits after the last (V,)."""
+        import torch
+
+        self.pending += tokens
+        if self.state is None:
+            self.state = self.model.new_state(1)
+        idx = torch.tensor([self.pending], dtype=torch.long)  # (1, T)
+        with torch.no_grad():
+            logits, self.state = self.model.step(idx, self.state)
+        self.length += len(self.pending)
+        self.pending = []
+        return logits[0, -1].float().numpy()
+
+
+class _KeyFollower:
+    """The given key, or one estimated from the notes played: after every note at
+    first, then every few notes (a key does not turn on one passing note)."""
+
+    SETTLED_NOTES = 8
+    KEY_EVERY = 4
+
+    def __init__(self, key: KeySignature | None) -> None:
+        self.key = key
+        self.played: deque[int] = deque(maxlen=32)
+        self._heard: KeySignature | None = None
+        self._since = 0
+
+    def reset(self) -> None:
+        self.played.clear()
+        self._heard, self._since = None, 0
+
+    def hear(self, pitch: int) -> KeySignature:
+        self.played.append(pitch)
+        if self.key is not None:
+            return self.key
+        self._since += 1
+        if self._heard is None or len(self.played) <= self.SETTLED_NOTES \
+                or self._since >= self.KEY_EVERY:
+            from composer.core.pitch import estimate_key
+
+            self._heard = estimate_key([Note(pitch=p, start_tick=i, duration_ticks=1)
+                                        for i, p in enumerate(self.played)])
+            self._since = 0
+        return self._heard
+
+
+def _greedy(logits: np.ndarray, mask: np.ndarray) -> int:
+    return int(np.where(mask, logits, -np.inf).argmax())
+
+
+class ChoraleLiveSession:
+    """Alto, tenor and bass for one soprano note at a time (the Live format), greedy,
+    under the same voice-leading masks as the full format (no unisons: live, each
+    voice should add a note)."""
+
+    def __init__(self, model, hv: HarmonyVocab, key: KeySignature | None) -> None:
+        self.hv = hv
+        self.keys = _KeyFollower(key)
+        self.decoder = _LiveDecoder(model, hv)
+        self.reset()
+
+    def reset(self) -> None:
+        self.decoder.clear()
+        self.keys.reset()
+        self.previous: list[int | None] = [None] * 4
+        self._last: list[int] = []
+
+    def note_on(self, pitch: int) -> list[int]:
+        shift = _octave_shift_into(pitch, *SATB_RANGES["Soprano"])
+        soprano = pitch + shift
+        head = self.hv.head(self.keys.hear(pitch), "Live")
+        if self.decoder.ensure_room(head, 8):
+            self._last = []  # the history holds the last note already
+        s_token = int(self.hv.pitch_id[soprano])
+        logits = self.decoder.feed(self._last + [s_token])
+        now: list[int | None] = [soprano, None, None, None]
+        tokens = [s_token]
+        for voice in (1, 2, 3):
+            mask = voice_mask(self.hv, voice, now, self.previous, None, False, live=True)
+            token = _greedy(logits, mask)
+            tokens.append(token)
+            now[voice] = int(self.hv.vocab.values[token])
+            if voice < 3:
+                logits = self.decoder.feed([token])
+        self._last = [tokens[-1]]
+        self.decoder.history.append(tokens)
+        self.previous = now
+        return sorted({_fold(p - shift) for p in now[1:] if p is not None} - {pitch})
+
+
+class ChordLiveSession:
+    """A chord for one melody note at a time (Live format), voiced for a chord track."""
+
+    def __init__(self, model, hv: HarmonyVocab, key: KeySignature | None) -> None:
+        self.hv = hv
+        self.keys = _KeyFollower(key)
+        self.decoder = _LiveDecoder(model, hv)
+        self.reset()
+
+    def reset(self) -> None:
+        self.decoder.clear()
+        self.keys.reset()
+        self._voicing: tuple[int, ...] | None = None
+        self._last: list[int] = []
+
+    def note_on(self, pitch: int) -> list[int]:
+        from composer.analysis.voicing import chord_voicing
+
+        head = self.hv.head(self.keys.hear(pitch), "Live", "Pop")
+        if self.decoder.ensure_room(head, 8):
+            self._last = []
+        low, high = self.hv.vocab.pitch_range
+        token = int(self.hv.pitch_id[min(max(pitch, low), high)])
+        logits = self.decoder.feed(self._last + [token])
+        constraint = ChordConstraint(self.hv, [Slot(0, 0)], [False], [None])
+        chosen: list[int] = []
+        while not constraint.done:
+            choice = _greedy(logits, constraint.allowed())
+            constraint.advance(choice)
+            chosen.append(choice)
+            if not constraint.done:
+                logits = self.decoder.feed([choice])
+        self._last = [chosen[-1]]
+        self.decoder.history.append([token] + chosen)
+        chord = constraint.chords[0]
+        if chord is None:
+            return []
+        voicing = chord_voicing(chord, self._voicing, ceiling=pitch)
+        self._voicing = voicing
+        return sorted({_fold(p) for p in voicing} - {pitch})
+
+
+def _octave_shift_into(pitch: int, low: int, high: int) -> int:
+    shift = 0
+    while pitch + shift < low:
+        shift += 12
+    while pitch + shift > high:
+        shift -= 12
+    return shift
+
+
+def _fold(pitch: int) -> int:
+    while pitch < 0:
+        pitch += 12
+    while pitch > 127:
+        pitch -= 12
+    return pitch
+

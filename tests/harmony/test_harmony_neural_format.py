@@ -1,0 +1,116 @@
+"""Token formats of the neural harmonisers: tokenizer configs, frames, shard bodies, windows."""
+
+import json
+
+import numpy as np
+import pytest
+
+from composer.core.song import Note, TimeSignature
+from composer.io.tokens import PITCH, tokenizer_from_json, tokenizer_to_json
+from composer.ml.data import IGNORE
+from composer.ml.harmony_format import (
+    HOLD,
+    REST,
+    frame_grid,
+    line_states,
+    states_to_notes,
+)
+from composer.ml.harmony_tasks import HarmonyWindows, encode_chorale
+from tests.harmony.neural_builders import demo_chorale, lead_sheet, shard_of, tokenizer_and_vocab
+
+
+@pytest.mark.parametrize("task", ["chorale", "chords"])
+def test_tokenizer_config_round_trips_through_json(task):
+    tokenizer, vocab = tokenizer_and_vocab(task)
+    data = tokenizer_to_json(tokenizer)
+    again = tokenizer_from_json(json.loads(json.dumps(data)))
+    assert again.vocab == tokenizer.vocab
+    assert tokenizer_to_json(again)["config"] == data["config"]
+    names = set(tokenizer.vocab)
+    assert {"Full_None", "Live_None", "Harm_None"} <= names
+    if task == "chorale":
+        assert {"Hold_None", "Rest_None"} <= names
+    else:
+        assert {"ChordRoot_0", "ChordQual_hdim7", "ChordBass_11", "ChordNone_None"} <= names
+
+
+def test_frames_give_back_voices_written_on_the_eighth_grid():
+    meter = (TimeSignature(0, 3, 4),)
+    soprano = [Note(pitch=72, start_tick=480, duration_ticks=960),
+               Note(pitch=71, start_tick=1440, duration_ticks=240),  # eighths
+               Note(pitch=69, start_tick=1680, duration_ticks=240),
+               Note(pitch=67, start_tick=1920, duration_ticks=480)]  # then a rest
+    alto = [Note(pitch=64, start_tick=480, duration_ticks=480),
+            Note(pitch=65, start_tick=960, duration_ticks=720),
+            Note(pitch=62, start_tick=1680, duration_ticks=720)]
+    grid = frame_grid(meter, soprano)
+    assert grid.ticks[0] == 480 and grid.end_tick == 2400
+    for line in (soprano, alto):
+        states = line_states(line, grid.ticks)
+        assert states[0] not in (HOLD, REST)
+        assert states_to_notes(grid, states, velocity=80) == [
+            Note(pitch=n.pitch, start_tick=n.start_tick, duration_ticks=n.duration_ticks)
+            for n in line]
+
+
+def test_random_states_always_decode_to_one_clean_line():
+    whole = Note(pitch=72, start_tick=0, duration_ticks=7680)
+    grid = frame_grid((TimeSignature(0, 4, 4),), [whole])
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        states = [HOLD if r < 0.4 else REST if r < 0.55 else int(rng.integers(40, 80))
+                  for r in rng.random(len(grid.ticks))]
+        notes = states_to_notes(grid, states)
+        assert all(n.duration_ticks > 0 for n in notes)
+        assert all(a.end_tick <= b.start_tick for a, b in zip(notes, notes[1:], strict=False))
+        assert all(n.start_tick >= 0 and n.end_tick <= grid.end_tick for n in notes)
+
+
+def test_a_chorale_body_is_melody_then_frames_then_live_format():
+    tokenizer, vocab = tokenizer_and_vocab("chorale")
+    song = demo_chorale()
+    body = encode_chorale(tokenizer, vocab, song)
+    harm, live = body.index(vocab.special("Harm")), body.index(vocab.special("Live"))
+    assert 0 < harm < live
+    names = [k for k, _ in sorted(vocab.ids.items(), key=lambda kv: kv[1])]
+    frames = [names[t] for t in body[harm + 1:live]]
+    for i, name in enumerate(frames):
+        if name.startswith("Position_"):  # Position S A T B
+            assert all(n.startswith(("Pitch_", "Hold", "Rest")) for n in frames[i + 1:i + 5])
+    soprano_onsets = len(song.tracks[0].notes)
+    assert len(body) - live - 1 == 4 * soprano_onsets  # live: S A T B per soprano note
+
+
+def test_a_lead_sheet_body_has_one_chord_per_beat():
+    from composer.ml.harmony_tasks import encode_lead_sheet
+
+    tokenizer, vocab = tokenizer_and_vocab("chords")
+    from composer.analysis.chord_labels import label_lead_sheet
+
+    song = lead_sheet()
+    labels = label_lead_sheet(song)
+    body = encode_lead_sheet(tokenizer, vocab, song.with_tracks([song.tracks[0]]),
+                             [lb.beat for lb in labels], [lb.chord for lb in labels], "Pop")
+    harm, live = body.index(vocab.special("Harm")), body.index(vocab.special("Live"))
+    roots = [t for t in body[harm:live] if t in {vocab.ids[f"ChordRoot_{r}"] for r in range(12)}]
+    assert len(roots) == len(labels) == 32
+    assert body[0] == vocab.special("StylePop")
+
+
+@pytest.mark.parametrize("task", ["chorale", "chords"])
+def test_training_windows_target_only_the_harmony(task):
+    shard, vocab = shard_of(task, [demo_chorale() if task == "chorale" else lead_sheet()])
+    windows = HarmonyWindows(shard, vocab, 128, task, live_rate=0.5, transpose_range=(-6, 5))
+    x, y = windows.sample_batch(6, np.random.default_rng(0))
+    assert x.shape == y.shape == (6, 128)
+    targets = y[y != IGNORE].numpy()
+    assert len(targets)
+    kinds = np.asarray(vocab.kinds)[targets]
+    names = [k for k, _ in sorted(vocab.ids.items(), key=lambda kv: kv[1])]
+    if task == "chorale":
+        assert all(k == PITCH or names[t] in ("Hold_None", "Rest_None")
+                   for k, t in zip(kinds, targets, strict=True))
+    else:
+        assert all(names[t].startswith("Chord") for t in targets)
+    (vx, vy), = list(windows.validation_batches(4))
+    assert vx[0, 0] == vocab.bos and vx[0, 2 if task == "chorale" else 3] == vocab.special("Full")
