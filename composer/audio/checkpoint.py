@@ -1,0 +1,142 @@
+"""The shipped transcription checkpoint: ``models/transcription/``.
+
+``model.pt`` is a plain state dict (loaded with ``torch.load(weights_only=True)``,
+no pickled code); ``card.json`` records the network, spectrogram and decoder
+configs, the training data and split, steps, wall time, library versions, the
+evaluation figures, and the SHA-256 of ``model.pt``, checked on every load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import platform
+import threading
+from pathlib import Path
+from typing import Any
+
+from composer.errors import ModelError
+from composer.paths import models_dir
+
+CARD_FORMAT = 1
+MODEL_NAME = "transcription"
+
+
+def default_dir() -> Path:
+    return models_dir() / MODEL_NAME
+
+
+def library_versions() -> dict[str, str]:
+    import librosa
+    import numpy
+    import scipy
+    import torch
+
+    import composer
+
+    return {"python": platform.python_version(), "composer": composer.__version__,
+            "torch": torch.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
+            "librosa": librosa.__version__}
+
+
+def save_checkpoint(model, training: dict[str, Any], directory: Path | None = None,
+                    evaluation: dict[str, Any] | None = None) -> Path:
+    """Write ``model.pt`` and ``card.json`` into ``directory``; returns the weights path."""
+    import torch
+
+    from composer.audio.decode import DecodeConfig
+    from composer.audio.features import FeatureConfig
+    from composer.io.atomic import atomic_write_bytes, atomic_write_text
+
+    directory = directory or default_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    torch.save(state, buffer)
+    weights = buffer.getvalue()
+    atomic_write_bytes(directory / "model.pt", weights)
+    from dataclasses import asdict
+
+    card = {
+        "format": CARD_FORMAT,
+        "name": MODEL_NAME,
+        "task": "audio to MIDI transcription (polyphonic and monophonic)",
+        "model": model.config.to_dict(),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "features": FeatureConfig().to_dict(),
+        "decode": asdict(DecodeConfig()),
+        "training": training,
+        "evaluation": evaluation or {},
+        "libraries": library_versions(),
+        "sha256": hashlib.sha256(weights).hexdigest(),
+    }
+    atomic_write_text(directory / "card.json", json.dumps(card, indent=1) + "\n")
+    return directory / "model.pt"
+
+
+def read_card(directory: Path | None = None) -> dict[str, Any]:
+    directory = directory or default_dir()
+    path = directory / "card.json"
+    try:
+        card = json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise ModelError(f"no transcription model at {directory}",
+                         "run scripts/transcription_train.py, or restore models/ from git") from err
+    except (OSError, ValueError) as err:
+        raise ModelError(f"the transcription model card {path} is unreadable: {err}") from err
+    if card.get("format") != CARD_FORMAT:
+        raise ModelError(f"{path} has card format {card.get('format')}, expected {CARD_FORMAT}",
+                         "this checkpoint comes from another version of composer")
+    return card
+
+
+def update_card(evaluation: dict[str, Any], directory: Path | None = None) -> None:
+    """Record evaluation figures in the card (the weights and their hash stay)."""
+    from composer.io.atomic import atomic_write_text
+
+    directory = directory or default_dir()
+    card = read_card(directory)
+    card["evaluation"] = evaluation
+    atomic_write_text(directory / "card.json", json.dumps(card, indent=1) + "\n")
+
+
+_cache: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def load_checkpoint(directory: Path | None = None, use_cache: bool = True):
+    """The shipped network (eval mode, batch norm folded) and its card.
+
+    Raises ModelError when the files are missing, altered or incompatible.
+    """
+    import torch
+
+    from composer.audio.features import FeatureConfig
+    from composer.audio.model import Transcriber, TranscriberConfig
+
+    directory = directory or default_dir()
+    key = str(directory.resolve())
+    with _lock:
+        if use_cache and key in _cache:
+            return _cache[key]
+        card = read_card(directory)
+        try:
+            weights = (directory / "model.pt").read_bytes()
+        except OSError as err:
+            raise ModelError(f"cannot read {directory / 'model.pt'}: {err}") from err
+        if hashlib.sha256(weights).hexdigest() != card.get("sha256"):
+            raise ModelError(f"{directory / 'model.pt'} does not match its model card's SHA-256",
+                             "the file is damaged or was replaced; restore it from git")
+        try:
+            FeatureConfig.from_dict(card["features"])
+            model = Transcriber(TranscriberConfig.from_dict(card["model"]))
+            state = torch.load(io.BytesIO(weights), weights_only=True)
+            model.load_state_dict(state)
+        except (KeyError, ValueError, RuntimeError) as err:
+            raise ModelError(f"the transcription checkpoint in {directory} does not fit this "
+                             f"version of composer: {err}") from err
+        model.eval()
+        model.fold_batch_norm()
+        _cache[key] = (model, card)
+        return model, card

@@ -1,0 +1,329 @@
+"""Training the transcription network on rendered sessions.
+
+Sessions (``scripts/transcription_render.py``) hold a dB spectrogram and frame
+targets. Batches are random crops, normalised like inference windows, with the
+level reference jittered and, now and then, the whole crop shifted by a third
+of a semitone (the targets keep their key; the fine pitch moves with it). A
+run saves ``state.pt`` every few hundred steps and resumes from it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from composer.audio.features import FLOOR_DB, FRAMES_PER_SECOND
+from composer.audio.targets import contour_target
+from composer.errors import Cancelled
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How a run goes; stored in the model card."""
+
+    batch_size: int = 6
+    crop_frames: int = 320
+    learning_rate: float = 2e-3
+    min_learning_rate: float = 1e-4
+    warmup_steps: int = 200
+    max_steps: int = 30_000
+    max_minutes: float = 150.0
+    eval_interval: int = 500
+    checkpoint_interval: int = 200
+    dev_seconds: float = 300.0
+    shift_probability: float = 0.2
+    level_jitter_db: float = 6.0
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.crop_frames < 16:
+            raise ValueError("batch_size must be >= 1 and crop_frames >= 16")
+        if not 0 < self.min_learning_rate <= self.learning_rate:
+            raise ValueError("need 0 < min_learning_rate <= learning_rate")
+        if self.max_steps < 1 or self.eval_interval < 1 or self.checkpoint_interval < 1:
+            raise ValueError("max_steps, eval_interval and checkpoint_interval must be positive")
+        if not 0.0 <= self.shift_probability <= 1.0:
+            raise ValueError(f"shift_probability {self.shift_probability} is outside 0..1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Sessions:
+    """Rendered sessions held in memory (spectrograms stay float16)."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.items: list[dict[str, np.ndarray]] = []
+        self.paths: list[Path] = []
+        self.lengths = np.zeros(0, np.int64)
+        self.add(paths)
+
+    def add(self, paths: list[Path]) -> int:
+        """Load sessions not loaded yet; returns how many were new."""
+        new = [p for p in paths if p not in self.paths]
+        for path in new:
+            with np.load(path) as data:
+                self.items.append({k: data[k] for k in
+                                   ("cqt", "onset", "frame", "velocity", "pitch", "notes")})
+            self.paths.append(path)
+        self.lengths = np.array([item["cqt"].shape[1] for item in self.items], np.int64)
+        return len(new)
+
+    def refresh(self, directory: Path) -> int:
+        """Pick up sessions a renderer still running has written since."""
+        return self.add(sorted(directory.glob("session_*.npz")))
+
+    @staticmethod
+    def from_dir(directory: Path) -> Sessions:
+        return Sessions(sorted(directory.glob("session_*.npz")))
+
+    @property
+    def seconds(self) -> float:
+        return float(self.lengths.sum() / FRAMES_PER_SECOND)
+
+    def batch(self, rng: np.random.Generator, batch_size: int, frames: int,
+              settings: TrainSettings | None = None):
+        """A training batch: (spec (B, bins, T), targets) as torch tensors."""
+        import torch
+
+        from composer.audio.features import level_reference_db
+
+        specs, onsets, frames_on, velocities, contours = [], [], [], [], []
+        weights = self.lengths / self.lengths.sum()
+        for _ in range(batch_size):
+            item = self.items[int(rng.choice(len(self.items), p=weights))]
+            start = int(rng.integers(0, max(item["cqt"].shape[1] - frames, 1)))
+            spec_db = item["cqt"][:, start:start + frames].astype(np.float32)
+            pitch = item["pitch"][start:start + frames]
+            if settings is not None and rng.random() < settings.shift_probability:
+                shift = int(rng.choice([-1, 1]))
+                spec_db = np.roll(spec_db, shift, axis=0)
+                if shift > 0:
+                    spec_db[:shift] = FLOOR_DB
+                else:
+                    spec_db[shift:] = FLOOR_DB
+                pitch = pitch.astype(np.float32) + shift / 3
+            reference = level_reference_db(spec_db)
+            if settings is not None:
+                reference += float(rng.uniform(-settings.level_jitter_db,
+                                               settings.level_jitter_db))
+            specs.append(np.clip((spec_db - reference) / -FLOOR_DB + 1.0, 0.0, 1.5))
+            onsets.append(item["onset"][start:start + frames])
+            frames_on.append(item["frame"][start:start + frames])
+            velocities.append(item["velocity"][start:start + frames])
+            contours.append(contour_target(pitch))
+        specs = _pad_stack(specs, frames, axis=1)
+        targets = {
+            "onset": _pad_stack(onsets, frames, axis=0).astype(np.float32),
+            "frame": _pad_stack(frames_on, frames, axis=0).astype(np.float32),
+            "velocity": _pad_stack(velocities, frames, axis=0).astype(np.float32) / 127.0,
+            "contour": _pad_stack(contours, frames, axis=0),
+        }
+        return (torch.from_numpy(specs.astype(np.float32)),
+                {k: torch.from_numpy(v) for k, v in targets.items()})
+
+
+def _pad_stack(arrays: list[np.ndarray], length: int, axis: int) -> np.ndarray:
+    out = []
+    for a in arrays:
+        missing = length - a.shape[axis]
+        if missing > 0:
+            pad = [(0, 0)] * a.ndim
+            pad[axis] = (0, missing)
+            a = np.pad(a, pad)
+        out.append(a)
+    return np.stack(out)
+
+
+def reference_notes(notes: np.ndarray, start_s: float = 0.0, end_s: float | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(intervals, pitches in Hz) for mir_eval from a session's (N, 5) note array.
+
+    Notes of one pitch starting within 30 ms of each other (two voices in
+    unison) are one sounding note, and count once.
+    """
+    keep = notes[:, 1] >= start_s
+    if end_s is not None:
+        keep &= notes[:, 1] < end_s
+    chosen = notes[keep]
+    order = np.lexsort((chosen[:, 1], chosen[:, 0]))
+    chosen = chosen[order]
+    unique = []
+    for row in chosen:
+        if unique and unique[-1][0] == row[0] and row[1] - unique[-1][1] < 0.03:
+            unique[-1] = (row[0], unique[-1][1], max(unique[-1][2], row[2]))
+            continue
+        unique.append((row[0], row[1], row[2]))
+    if not unique:
+        return np.zeros((0, 2)), np.zeros(0)
+    arr = np.array(unique, np.float64)
+    intervals = arr[:, 1:3] - start_s
+    return intervals, 440.0 * 2 ** ((arr[:, 0] - 69) / 12)
+
+
+def note_scores(ref_intervals: np.ndarray, ref_hz: np.ndarray, est_intervals: np.ndarray,
+                est_hz: np.ndarray) -> dict[str, float]:
+    """Note precision, recall and F1 at 50 ms onset tolerance, and F1 with offsets."""
+    import mir_eval
+
+    if ref_hz.size == 0 and est_hz.size == 0:
+        return {"precision": 1.0, "recall": 1.0, "f1": 1.0, "f1_offset": 1.0}
+    if ref_hz.size == 0 or est_hz.size == 0:
+        return {"precision": 0.0, "recall": 0.0, "f1": 0.0, "f1_offset": 0.0}
+    p, r, f, _ = mir_eval.transcription.precision_recall_f1_overlap(
+        ref_intervals, ref_hz, est_intervals, est_hz, onset_tolerance=0.05,
+        offset_ratio=None)
+    _, _, f_off, _ = mir_eval.transcription.precision_recall_f1_overlap(
+        ref_intervals, ref_hz, est_intervals, est_hz, onset_tolerance=0.05)
+    return {"precision": float(p), "recall": float(r), "f1": float(f), "f1_offset": float(f_off)}
+
+
+def notes_to_mir(notes) -> tuple[np.ndarray, np.ndarray]:
+    """(intervals, Hz) from NoteEvent-like objects (pitch, onset_s, offset_s)."""
+    if not notes:
+        return np.zeros((0, 2)), np.zeros(0)
+    intervals = np.array([[n.onset_s, max(n.offset_s, n.onset_s + 1e-3)] for n in notes])
+    hz = np.array([440.0 * 2 ** ((n.pitch - 69) / 12) for n in notes])
+    return intervals, hz
+
+
+def evaluate_sessions(model, sessions: Sessions, seconds: float,
+                      decode_config=None) -> dict[str, float]:
+    """Poly-decoded note scores over the first ``seconds`` of each session."""
+    from composer.audio.decode import PolyDecoder
+    from composer.audio.inference import predict_spectrogram
+
+    model.eval()
+    totals = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "f1_offset": 0.0}
+    count = 0
+    per_session = seconds / max(len(sessions.items), 1)
+    for item in sessions.items:
+        frames = min(item["cqt"].shape[1], int(per_session * FRAMES_PER_SECOND))
+        decoder = PolyDecoder(decode_config)
+        for probs in predict_spectrogram(model, item["cqt"][:, :frames].astype(np.float32)):
+            decoder.feed(probs["onset"], probs["frame"], probs["velocity"])
+        est = notes_to_mir(decoder.finish())
+        ref = reference_notes(item["notes"], 0.0, frames / FRAMES_PER_SECOND - 0.5)
+        scores = note_scores(*ref, *est)
+        for key in totals:
+            totals[key] += scores[key]
+        count += 1
+    model.train()
+    return {key: value / max(count, 1) for key, value in totals.items()}
+
+
+def _learning_rate(step: int, minutes: float, settings: TrainSettings) -> float:
+    """Warm-up, then a cosine decay over whichever budget, steps or minutes, runs out first."""
+    if step < settings.warmup_steps:
+        return settings.learning_rate * (step + 1) / settings.warmup_steps
+    progress = min(max((step - settings.warmup_steps)
+                       / max(settings.max_steps - settings.warmup_steps, 1),
+                       minutes / settings.max_minutes), 1.0)
+    cosine = 0.5 * (1 + np.cos(np.pi * progress))
+    return settings.min_learning_rate + (settings.learning_rate - settings.min_learning_rate) \
+        * cosine
+
+
+def train(model_config, settings: TrainSettings, train_dir: Path, dev_dir: Path,
+          run_dir: Path, report: Callable[[str], None] = log.info,
+          cancel: threading.Event | None = None) -> dict[str, Any]:
+    """Train (or resume) a run in ``run_dir``; returns the run's summary.
+
+    The summary holds the steps, wall time, data size and the best dev scores;
+    ``run_dir/best.pt`` holds the weights that scored best on dev.
+    """
+    import torch
+
+    from composer.audio.model import Transcriber
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    data = Sessions.from_dir(train_dir)
+    dev = Sessions.from_dir(dev_dir)
+    if not data.items:
+        raise FileNotFoundError(f"no rendered sessions in {train_dir}")
+    report(f"train: {len(data.items)} sessions, {data.seconds / 3600:.2f} h; "
+           f"dev: {len(dev.items)} sessions, {dev.seconds / 60:.1f} min")
+    model = Transcriber(model_config)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
+                                  weight_decay=1e-4)
+    state_path = run_dir / "state.pt"
+    step, elapsed, best = 0, 0.0, {"f1": -1.0}
+    history: list[dict[str, float]] = []
+    if state_path.exists():
+        state = torch.load(state_path, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        step, elapsed = int(state["step"]), float(state["elapsed"])
+        summary = json.loads((run_dir / "summary.json").read_text())
+        best, history = summary["best"], summary["history"]
+        rng = np.random.default_rng(settings.seed + step)
+        report(f"resumed at step {step} ({elapsed / 60:.1f} min so far)")
+    total = settings.max_steps
+    started = time.monotonic() - elapsed
+    running = []
+
+    def save() -> None:
+        torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                    "step": step, "elapsed": time.monotonic() - started}, state_path)
+        (run_dir / "summary.json").write_text(json.dumps(summary_dict(), indent=1))
+
+    def summary_dict() -> dict[str, Any]:
+        return {"steps": step, "wall_seconds": round(time.monotonic() - started, 1),
+                "train_hours": round(data.seconds / 3600, 3),
+                "train_sessions": len(data.items), "dev_minutes": round(dev.seconds / 60, 2),
+                "best": best, "history": history, "settings": settings.to_dict(),
+                "model": model_config.to_dict()}
+
+    model.train()
+    while step < total:
+        if cancel is not None and cancel.is_set():
+            save()
+            raise Cancelled("Training stopped; it resumes from the last checkpoint.")
+        if (time.monotonic() - started) / 60 > settings.max_minutes:
+            report(f"time budget of {settings.max_minutes} min reached at step {step}")
+            break
+        for group in optimiser.param_groups:
+            group["lr"] = _learning_rate(step, (time.monotonic() - started) / 60, settings)
+        spec, targets = data.batch(rng, settings.batch_size, settings.crop_frames, settings)
+        _, loss = model(spec, targets)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        running.append(float(loss.detach()))
+        step += 1
+        if step % 50 == 0:
+            report(f"step {step} loss {np.mean(running):.4f} "
+                   f"lr {optimiser.param_groups[0]['lr']:.2e} "
+                   f"{(time.monotonic() - started) / 60:.1f} min")
+            running = []
+        if step % settings.eval_interval == 0 or step == total:
+            new = data.refresh(train_dir) + dev.refresh(dev_dir)
+            if new:
+                report(f"picked up {new} new sessions; train {data.seconds / 3600:.2f} h, "
+                       f"dev {dev.seconds / 60:.1f} min")
+            if not dev.items:
+                continue
+            scores = evaluate_sessions(model, dev, settings.dev_seconds)
+            history.append({"step": step, **{k: round(v, 4) for k, v in scores.items()}})
+            report(f"dev at step {step}: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+            if scores["f1"] > best["f1"]:
+                best = {"step": step, **scores}
+                torch.save(model.state_dict(), run_dir / "best.pt")
+            save()
+        elif step % settings.checkpoint_interval == 0:
+            save()
+    save()
+    return summary_dict()

@@ -1,0 +1,135 @@
+"""The transcription network: config, shapes, learning, folding, checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from composer.audio import checkpoint
+from composer.audio.features import N_CQT_BINS, N_KEYS
+from composer.audio.model import Transcriber, TranscriberConfig
+from composer.errors import ModelError
+
+
+def test_config_round_trips_through_json():
+    config = TranscriberConfig(stem_channels=8, channels=12, dilations=(1, 2))
+    data = json.loads(json.dumps(config.to_dict()))
+    assert TranscriberConfig.from_dict(data) == config
+
+
+@pytest.mark.parametrize("bad", [{"channels": 0}, {"dilations": (0,)}, {"harmonics": ()},
+                                 {"loss_weights": {"pitch": 1.0}}])
+def test_config_names_the_bad_value(bad):
+    with pytest.raises(ValueError) as err:
+        TranscriberConfig(**bad)
+    assert next(iter(bad)).split("_")[0] in str(err.value)
+
+
+def test_unknown_config_field_is_refused():
+    with pytest.raises(ValueError, match="unknown"):
+        TranscriberConfig.from_dict({"depth": 3})
+
+
+def _targets(batch: int, frames: int) -> dict[str, torch.Tensor]:
+    onset = torch.zeros(batch, frames, N_KEYS)
+    frame = torch.zeros(batch, frames, N_KEYS)
+    onset[:, 5, 39] = 1
+    frame[:, 5:30, 39] = 1
+    velocity = onset * 0.7
+    contour = torch.zeros(batch, frames, N_KEYS * 3)
+    contour[:, 5:30, 39 * 3 + 1] = 1
+    return {"onset": onset, "frame": frame, "velocity": velocity, "contour": contour}
+
+
+def test_forward_shapes_and_loss():
+    model = Transcriber(TranscriberConfig())
+    spec = torch.rand(2, N_CQT_BINS, 40)
+    outputs, loss = model(spec, _targets(2, 40))
+    assert outputs["onset"].shape == (2, 40, N_KEYS)
+    assert outputs["frame"].shape == (2, 40, N_KEYS)
+    assert outputs["velocity"].shape == (2, 40, N_KEYS)
+    assert outputs["contour"].shape == (2, 40, N_KEYS * 3)
+    assert loss is not None and loss.ndim == 0 and torch.isfinite(loss)
+    _, no_loss = model(spec)
+    assert no_loss is None
+
+
+def test_tiny_model_overfits_one_batch():
+    torch.manual_seed(0)
+    model = Transcriber(TranscriberConfig(stem_channels=6, channels=8, dilations=(1, 2)))
+    spec = torch.rand(2, N_CQT_BINS, 40)
+    targets = _targets(2, 40)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = None
+    for _ in range(60):
+        _, loss = model(spec, targets)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        first = first if first is not None else float(loss)
+    assert float(loss) < first * 0.2
+    model.eval()
+    probs = model.predict(spec[0])
+    assert probs["frame"][10, 39] > 0.5 and probs["frame"][10, 60] < 0.5
+
+
+def test_folding_batch_norm_keeps_outputs():
+    torch.manual_seed(1)
+    model = Transcriber(TranscriberConfig())
+    model.train()
+    for _ in range(3):  # give the batch norms non-trivial running statistics
+        model(torch.rand(2, N_CQT_BINS, 30))
+    model.eval()
+    spec = torch.rand(N_CQT_BINS, 50)
+    before = model.predict(spec)
+    model.fold_batch_norm()
+    after = model.predict(spec)
+    for name in before:
+        torch.testing.assert_close(before[name], after[name], atol=1e-5, rtol=1e-4)
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
+    torch.manual_seed(2)
+    model = Transcriber(TranscriberConfig())
+    model.eval()
+    checkpoint.save_checkpoint(model, training={"steps": 0}, directory=tmp_path)
+    card = json.loads((tmp_path / "card.json").read_text())
+    for field in ("model", "features", "decode", "training", "libraries", "sha256", "parameters"):
+        assert field in card
+    loaded, loaded_card = checkpoint.load_checkpoint(tmp_path, use_cache=False)
+    spec = torch.rand(N_CQT_BINS, 64)
+    expected = model.predict(spec)
+    got = loaded.predict(spec)
+    for name in expected:
+        torch.testing.assert_close(expected[name], got[name], atol=1e-5, rtol=1e-4)
+    assert loaded_card["sha256"] == card["sha256"]
+
+
+def test_altered_weights_are_refused(tmp_path):
+    model = Transcriber(TranscriberConfig())
+    checkpoint.save_checkpoint(model, training={}, directory=tmp_path)
+    data = bytearray((tmp_path / "model.pt").read_bytes())
+    data[-10] ^= 0xFF
+    (tmp_path / "model.pt").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="SHA-256"):
+        checkpoint.load_checkpoint(tmp_path, use_cache=False)
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelError, match="no transcription model"):
+        checkpoint.load_checkpoint(tmp_path / "nothing", use_cache=False)
+
+
+def test_shipped_checkpoint_loads_and_is_small():
+    directory = checkpoint.default_dir()
+    size = (directory / "model.pt").stat().st_size
+    assert size < 50 * 1024 * 1024
+    model, card = checkpoint.load_checkpoint()
+    assert card["training"]["steps"] > 0
+    assert card["evaluation"], "the card records the evaluation figures"
+    probs = model.predict(torch.zeros(N_CQT_BINS, 20))
+    assert float(probs["frame"].max()) < 0.5  # silence is not a note
+    assert np.isfinite(probs["contour"].numpy()).all()
