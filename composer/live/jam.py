@@ -541,7 +541,8 @@ class CallResponseEngine(JamEngine):
         self.responses += 1
         self.emit("response", start_time, f"answering with {len(notes)} notes",
                   detected_at=self._detected_at, first_note_at=start_time, first_tick=start_tick,
-                  notes=len(notes), beat_seconds=self.grid.beat_seconds)
+                  notes=len(notes), beat_seconds=self.grid.beat_seconds,
+                  origin=self.grid.time_of_tick(0), ready_at=now)
         self._responding_until = end_time
 
     def _end_response(self, now: float) -> None:
@@ -698,6 +699,7 @@ class JamSession:
             if self.master is not None and self.master.started_at is None:
                 self.master.start()
             self.engine.start(self.now())
+            self._emit(JamEvent("started", self.now(), f"{self.engine.name}: listening on {self.input.name}"))
             while not cancel.is_set():
                 now = self.now()
                 if until is not None and now >= until:
