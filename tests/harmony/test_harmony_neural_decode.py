@@ -18,7 +18,8 @@ from composer.ml.harmony_decode import (
     score_chorale,
     voice_mask,
 )
-from tests.harmony.neural_builders import (
+
+from .neural_builders import (
     demo_chorale,
     lead_sheet,
     random_model,

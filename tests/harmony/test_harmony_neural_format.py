@@ -16,7 +16,8 @@ from composer.ml.harmony_format import (
     states_to_notes,
 )
 from composer.ml.harmony_tasks import HarmonyWindows, encode_chorale
-from tests.harmony.neural_builders import demo_chorale, lead_sheet, shard_of, tokenizer_and_vocab
+
+from .neural_builders import demo_chorale, lead_sheet, shard_of, tokenizer_and_vocab
 
 
 @pytest.mark.parametrize("task", ["chorale", "chords"])

@@ -1,0 +1,53 @@
+"""The shipped neural harmonisers against the HMM, on a few held-out test chorales.
+
+The chorales are parsed from the music21 wheel into a temporary cache (a clean
+clone has none); the checkpoints are the ones in models/.
+"""
+
+import os
+
+import pytest
+
+from composer.services import harmony_models
+from composer.services.harmony_eval import evaluate_chorales
+
+TEST_CHORALES = ("bach/bwv287", "bach/bwv288", "bach/bwv302")
+"""Three chorales of heldout.json's test list."""
+
+
+@pytest.fixture(scope="module")
+def test_chorales(tmp_path_factory):
+    from corpora import music21_corpus
+    from corpora.heldout import load_heldout
+    from corpora.store import load_pieces
+
+    assert all(load_heldout().chorale_split(c) == "test" for c in TEST_CHORALES)
+    saved = os.environ.get("COMPOSER_CACHE_DIR")
+    os.environ["COMPOSER_CACHE_DIR"] = str(tmp_path_factory.mktemp("chorale_cache"))
+    try:
+        music21_corpus.build(processes=1, only=set(TEST_CHORALES))
+        pieces = load_pieces("music21", "chorales", "test")
+    finally:
+        if saved is None:
+            os.environ.pop("COMPOSER_CACHE_DIR", None)
+        else:
+            os.environ["COMPOSER_CACHE_DIR"] = saved
+    assert [p.id for p in pieces] == list(TEST_CHORALES)
+    harmony_models.clear_cache()
+    return pieces
+
+
+def test_the_shipped_models_are_registered_and_present():
+    for style in ("chorale", "chords"):
+        assert harmony_models.available_models(style)[:2] == ["transformer", "lstm"]
+
+
+def test_shipped_models_beat_the_hmm_on_test_chorales(test_chorales):
+    rows = evaluate_chorales(test_chorales, ["transformer", "lstm", "hmm"])
+    for arch in ("transformer", "lstm"):
+        row = rows[arch]
+        assert row["pc_agreement"] > rows["hmm"]["pc_agreement"]
+        assert row["frame_error"] < rows["hmm"]["frame_error"]
+        assert row["out_of_range"] == 0 and row["parallels_per_100"] == 0
+        assert row["faults_per_100"] <= rows["bach"]["faults_per_100"]
+    assert rows["transformer"]["atb_bits"] < rows["lstm"]["atb_bits"]
