@@ -45,7 +45,9 @@ def rtmidi_api(backend: str) -> int:
         return int(rtmidi.API_LINUX_ALSA)
     if backend == "jack":
         return int(rtmidi.API_UNIX_JACK)
-    raise InvalidArgumentError(f"unknown MIDI backend {backend!r}", f"choose one of {', '.join(BACKENDS)}")
+    raise InvalidArgumentError(
+        f"unknown MIDI backend {backend!r}", f"choose one of {', '.join(BACKENDS)}"
+    )
 
 
 def compiled_backends() -> list[str]:
@@ -65,8 +67,9 @@ def choose_backend(requested: str | None = None) -> str:
     name = (requested or os.environ.get(ENV_VAR) or "auto").strip().lower()
     if name not in (*BACKENDS, "auto"):
         source = "--backend" if requested else ENV_VAR
-        raise InvalidArgumentError(f"{source}: unknown MIDI backend {name!r}",
-                                   "use alsa, jack or auto")
+        raise InvalidArgumentError(
+            f"{source}: unknown MIDI backend {name!r}", "use alsa, jack or auto"
+        )
     available = compiled_backends()
     if name != "auto":
         if name not in available:
@@ -77,7 +80,7 @@ def choose_backend(requested: str | None = None) -> str:
     if "jack" in available and jack_server_running():
         return "jack"
     raise PortError(
-        "no MIDI system found: there is no ALSA sequencer (/dev/snd/seq) and no JACK server running",
+        "no MIDI system found: no ALSA sequencer (/dev/snd/seq) and no JACK server running",
         "load the snd-seq kernel module, or start JACK (e.g. jackd -d dummy -r 48000 -p 256)",
     )
 

@@ -188,8 +188,14 @@ class ClockMaster:
     change re-anchors at the next clock, so no error accumulates.
     """
 
-    def __init__(self, output: OutputPort, tempo_bpm: float, *, now: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self,
+        output: OutputPort,
+        tempo_bpm: float,
+        *,
+        now: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
         if not MIN_BPM <= tempo_bpm <= MAX_BPM:
             raise ValueError(f"tempo {tempo_bpm:g} BPM is outside {MIN_BPM:g}..{MAX_BPM:g}")
         self.output = output

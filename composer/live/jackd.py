@@ -8,6 +8,7 @@ by a timer. Each server gets its own name, which clients find through the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -41,8 +42,13 @@ class JackServer:
     waits for the interpreter lock, so it is not used.
     """
 
-    def __init__(self, name: str | None = None, rate: int = 48000, period: int = 256,
-                 set_default: bool = True) -> None:
+    def __init__(
+        self,
+        name: str | None = None,
+        rate: int = 48000,
+        period: int = 256,
+        set_default: bool = True,
+    ) -> None:
         self.name = name or f"composer-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.rate = rate
         self.period = period
@@ -74,13 +80,29 @@ class JackServer:
         prepare(("jack",))
         fd, log_name = tempfile.mkstemp(prefix="composer-jackd-", suffix=".log")
         self._log_path = Path(log_name)
-        command = [jackd, "--no-realtime", "-n", self.name, "-d", "dummy",
-                   "-r", str(self.rate), "-p", str(self.period)]
+        command = [
+            jackd,
+            "--no-realtime",
+            "-n",
+            self.name,
+            "-d",
+            "dummy",
+            "-r",
+            str(self.rate),
+            "-p",
+            str(self.period),
+        ]
         env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
         with os.fdopen(fd, "wb") as log_file:
-            self.process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, env=env,
-                                            start_new_session=True, preexec_fn=_die_with_parent)
+            self.process = subprocess.Popen(
+                command,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
         if self.set_default:
             self._previous_default = os.environ.get(SERVER_ENV)
             os.environ[SERVER_ENV] = self.name
@@ -92,8 +114,9 @@ class JackServer:
                 if any("Too many servers" in line for line in lines):
                     _clear_stale_registry()
                 self.stop()
-                raise PortError(f"jackd exited at start (code {code}): "
-                                f"{lines[-1] if lines else 'no output'}")
+                raise PortError(
+                    f"jackd exited at start (code {code}): {lines[-1] if lines else 'no output'}"
+                )
             if self._answers():
                 log.info("JACK server %s is up (pid %d)", self.name, self.process.pid)
                 return self
@@ -154,10 +177,8 @@ def _die_with_parent() -> None:
     import ctypes
     import signal
 
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def _clear_stale_registry() -> None:

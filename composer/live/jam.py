@@ -78,9 +78,14 @@ class BeatGrid:
     clock or leading it takes its times from the follower or the master.
     """
 
-    def __init__(self, tempo_bpm: float = 120.0, meter: TimeSignature | None = None,
-                 origin: float | None = None, follower: ClockFollower | None = None,
-                 master: ClockMaster | None = None) -> None:
+    def __init__(
+        self,
+        tempo_bpm: float = 120.0,
+        meter: TimeSignature | None = None,
+        origin: float | None = None,
+        follower: ClockFollower | None = None,
+        master: ClockMaster | None = None,
+    ) -> None:
         if not 20.0 <= tempo_bpm <= 400.0:
             raise ValueError(f"tempo {tempo_bpm:g} BPM is outside 20..400")
         self.fixed_tempo_bpm = tempo_bpm
@@ -169,7 +174,8 @@ class Scheduler:
 
     def cancel(self, tag: str) -> list[Any]:
         """Remove every message with ``tag``; returns them (their note-offs may still be owed)."""
-        kept, removed = [], []
+        kept: list[tuple[float, int, Any, str]] = []
+        removed: list[tuple[float, int, Any, str]] = []
         for item in self._heap:
             (removed if item[3] == tag else kept).append(item)
         heapq.heapify(kept)
@@ -283,8 +289,13 @@ class HarmonizerEngine(JamEngine):
 
     name = "harmonize"
 
-    def __init__(self, harmonizer: Harmonizer, thru: bool = True, harmony_channel: int | None = None,
-                 harmony_velocity: float = 0.85) -> None:
+    def __init__(
+        self,
+        harmonizer: Harmonizer,
+        thru: bool = True,
+        harmony_channel: int | None = None,
+        harmony_velocity: float = 0.85,
+    ) -> None:
         super().__init__(thru)
         self.harmonizer = harmonizer
         self.harmony_channel = harmony_channel
@@ -297,7 +308,9 @@ class HarmonizerEngine(JamEngine):
             self.note_off(now, channel, pitch)
         super().note_on(now, channel, pitch, velocity)
         try:
-            harmony = [int(p) for p in self.harmonizer.note_on(pitch, velocity) if 0 <= int(p) <= 127]
+            harmony = [
+                int(p) for p in self.harmonizer.note_on(pitch, velocity) if 0 <= int(p) <= 127
+            ]
         except Exception as err:  # the melody still sounds; the error is shown, once per kind
             self.errors += 1
             harmony = []
@@ -355,11 +368,19 @@ class CallResponseEngine(JamEngine):
 
     name = "call-response"
 
-    def __init__(self, responder: Responder, grid: BeatGrid, pause_beats: float = 2.0,
-                 at_bar_line: bool = False, thru: bool = True, response_channel: int | None = None,
-                 quantise_ticks: int = PPQ // 4, max_bars: int = 4, max_phrase_notes: int = 128,
-                 submit: Callable[[Callable[[], list[Note]]], Future[list[Note]]] | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        responder: Responder,
+        grid: BeatGrid,
+        pause_beats: float = 2.0,
+        at_bar_line: bool = False,
+        thru: bool = True,
+        response_channel: int | None = None,
+        quantise_ticks: int = PPQ // 4,
+        max_bars: int = 4,
+        max_phrase_notes: int = 128,
+        submit: Callable[[Callable[[], list[Note]]], Future[list[Note]]] | None = None,
+    ) -> None:
         super().__init__(thru)
         if pause_beats <= 0 and not at_bar_line:
             raise ValueError("the pause must last more than 0 beats")
@@ -402,7 +423,9 @@ class CallResponseEngine(JamEngine):
             self._cancel_job()  # the player goes on: the phrase is not over
             self._silence_since = None
         phrase.notes.append([now, None, pitch, velocity])
-        if len(phrase.notes) > self.max_phrase_notes:  # endless playing: the model needs the recent part
+        if (
+            len(phrase.notes) > self.max_phrase_notes
+        ):  # endless playing: the model needs the recent part
             del phrase.notes[0]
 
     def note_off(self, now: float, channel: int, pitch: int) -> None:
@@ -415,8 +438,12 @@ class CallResponseEngine(JamEngine):
             else:
                 continue
             break
-        if (self._responding_until is None and self._detected_at is None and self._phrase.notes
-                and self._phrase.held == 0):
+        if (
+            self._responding_until is None
+            and self._detected_at is None
+            and self._phrase.notes
+            and self._phrase.held == 0
+        ):
             self._silence_since = now
 
     # --- time
@@ -444,8 +471,12 @@ class CallResponseEngine(JamEngine):
             if now < detect:
                 return
             self._detected_at = detect
-            self.emit("pause", detect, f"heard a phrase of {len(self._phrase.notes)} notes",
-                      notes=len(self._phrase.notes))
+            self.emit(
+                "pause",
+                detect,
+                f"heard a phrase of {len(self._phrase.notes)} notes",
+                notes=len(self._phrase.notes),
+            )
             if self._job is None:
                 self._start_job(now)
         job = self._job
@@ -482,7 +513,7 @@ class CallResponseEngine(JamEngine):
     # --- the answer
 
     def _phrase_song(self) -> tuple[Song, int, int]:
-        """The phrase as a song starting at a bar line: (song, from_tick, jam tick of its tick 0)."""
+        """The phrase as a song from a bar line: (song, from_tick, jam tick of its tick 0)."""
         grid = self.grid
         first_tick = grid.tick_at(self._phrase.notes[0][0])
         bar_ticks = grid.meter.bar_ticks
@@ -491,14 +522,23 @@ class CallResponseEngine(JamEngine):
         for on, off, pitch, velocity in self._phrase.notes:
             start = max(0, round(grid.tick_at(on) - tick0))
             end = round(grid.tick_at(off if off is not None else on) - tick0)
-            notes.append(Note(pitch=pitch, start_tick=start, duration_ticks=max(1, end - start),
-                              velocity=velocity))
+            notes.append(
+                Note(
+                    pitch=pitch,
+                    start_tick=start,
+                    duration_ticks=max(1, end - start),
+                    velocity=velocity,
+                )
+            )
         track = quantise_track(Track("Call").with_notes(notes), self.quantise_ticks)
         end_tick = max(n.end_tick for n in track.notes)
         beat = grid.beat_ticks
         from_tick = -(-end_tick // beat) * beat
-        song = Song(tracks=(track,), tempos=(TempoChange.from_bpm(0, grid.tempo_bpm),),
-                    time_signatures=(TimeSignature(0, grid.meter.numerator, grid.meter.denominator),))
+        song = Song(
+            tracks=(track,),
+            tempos=(TempoChange.from_bpm(0, grid.tempo_bpm),),
+            time_signatures=(TimeSignature(0, grid.meter.numerator, grid.meter.denominator),),
+        )
         return song, from_tick, tick0
 
     def phrase_bars(self, song: Song) -> int:
@@ -539,10 +579,18 @@ class CallResponseEngine(JamEngine):
             self.out.at(off_time, note_off(channel, n.pitch), "response")
             end_time = max(end_time, off_time)
         self.responses += 1
-        self.emit("response", start_time, f"answering with {len(notes)} notes",
-                  detected_at=self._detected_at, first_note_at=start_time, first_tick=start_tick,
-                  notes=len(notes), beat_seconds=self.grid.beat_seconds,
-                  origin=self.grid.time_of_tick(0), ready_at=now)
+        self.emit(
+            "response",
+            start_time,
+            f"answering with {len(notes)} notes",
+            detected_at=self._detected_at,
+            first_note_at=start_time,
+            first_tick=start_tick,
+            notes=len(notes),
+            beat_seconds=self.grid.beat_seconds,
+            origin=self.grid.time_of_tick(0),
+            ready_at=now,
+        )
         self._responding_until = end_time
 
     def _end_response(self, now: float) -> None:
@@ -585,8 +633,14 @@ class RecordEngine(JamEngine):
 
     name = "record"
 
-    def __init__(self, grid: BeatGrid, count_in_bars: int = 1, metronome: bool = True,
-                 thru: bool = True, take_number: int = 1) -> None:
+    def __init__(
+        self,
+        grid: BeatGrid,
+        count_in_bars: int = 1,
+        metronome: bool = True,
+        thru: bool = True,
+        take_number: int = 1,
+    ) -> None:
         super().__init__(thru)
         self.grid = grid
         self.count_in_bars = count_in_bars
@@ -609,8 +663,12 @@ class RecordEngine(JamEngine):
         tempo_map = TempoMap((TempoChange.from_bpm(0, self.grid.tempo_bpm),))
         self.recorder = TakeRecorder(tempo_map, origin, name=f"Take {self.take_number}")
         self._next_click_tick = take_tick0 - count_in_ticks
-        self.emit("recording", origin, f"recording take {self.take_number}"
-                  + (f" after {self.count_in_bars} bar(s) count-in" if self.count_in_bars else ""))
+        self.emit(
+            "recording",
+            origin,
+            f"recording take {self.take_number}"
+            + (f" after {self.count_in_bars} bar(s) count-in" if self.count_in_bars else ""),
+        )
 
     def handle(self, timed: TimedMessage) -> None:
         super().handle(timed)
@@ -664,10 +722,18 @@ class JamSession:
     On any exit the engine stops and the output is panicked.
     """
 
-    def __init__(self, inp: InputPort, out: OutputPort, engine: JamEngine, *,
-                 now: Callable[[], float] = time.monotonic, follower: ClockFollower | None = None,
-                 master: ClockMaster | None = None, on_event: EventSink | None = None,
-                 max_wait_s: float = 0.05) -> None:
+    def __init__(
+        self,
+        inp: InputPort,
+        out: OutputPort,
+        engine: JamEngine,
+        *,
+        now: Callable[[], float] = time.monotonic,
+        follower: ClockFollower | None = None,
+        master: ClockMaster | None = None,
+        on_event: EventSink | None = None,
+        max_wait_s: float = 0.05,
+    ) -> None:
         self.input = inp
         self.output = out
         self.engine = engine
@@ -699,7 +765,11 @@ class JamSession:
             if self.master is not None and self.master.started_at is None:
                 self.master.start()
             self.engine.start(self.now())
-            self._emit(JamEvent("started", self.now(), f"{self.engine.name}: listening on {self.input.name}"))
+            self._emit(
+                JamEvent(
+                    "started", self.now(), f"{self.engine.name}: listening on {self.input.name}"
+                )
+            )
             while not cancel.is_set():
                 now = self.now()
                 if until is not None and now >= until:
@@ -729,7 +799,9 @@ class JamSession:
                 self.output.panic()
 
     def _timeout(self, now: float, until: float | None) -> float:
-        deadlines = [d for d in (self.scheduler.next_due(), self.engine.wakeup(), until) if d is not None]
+        deadlines = [
+            d for d in (self.scheduler.next_due(), self.engine.wakeup(), until) if d is not None
+        ]
         nearest = min(deadlines, default=now + self.max_wait_s)
         return max(0.0, min(nearest - now, self.max_wait_s))
 
@@ -765,6 +837,6 @@ class JamSession:
             if event.kind in ("vanished", "server_lost") and not self.input.connected:
                 self.engine.release_all(now)
                 self._flush(now)
-            self._emit(JamEvent("port", now, event.describe(), {"kind": event.kind, "port": event.port}))
-
-
+            self._emit(
+                JamEvent("port", now, event.describe(), {"kind": event.kind, "port": event.port})
+            )

@@ -98,7 +98,8 @@ class SoundingNotes:
             if self._count[key] <= 0:
                 del self._count[key]
 
-    def keys(self) -> list[tuple[int, int]]:
+    def held(self) -> list[tuple[int, int]]:
+        """The sounding (channel, pitch) pairs, sorted."""
         return sorted(self._count)
 
     def clear(self) -> None:

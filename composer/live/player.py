@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from composer.core.song import Song
-from composer.live.midi import SoundingNotes, TICKS_PER_SPP, message, note_off
+from composer.live.midi import TICKS_PER_SPP, SoundingNotes, message, note_off
 from composer.live.ports import OutputPort
 from composer.live.schedule import Schedule, build_schedule
 
@@ -49,11 +49,16 @@ class Player:
     once at the end. Both must be quick.
     """
 
-    def __init__(self, output: OutputPort, *, now: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] | None = None,
-                 on_position: PositionCallback | None = None,
-                 on_finish: Callable[[Finished], None] | None = None,
-                 position_interval_s: float = 1 / 30) -> None:
+    def __init__(
+        self,
+        output: OutputPort,
+        *,
+        now: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+        on_position: PositionCallback | None = None,
+        on_finish: Callable[[Finished], None] | None = None,
+        position_interval_s: float = 1 / 30,
+    ) -> None:
         self.output = output
         self._now = now
         self._wake = threading.Event()
@@ -81,8 +86,15 @@ class Player:
     def position_tick(self) -> int:
         return self._position_tick
 
-    def play(self, song: Song, start_tick: int = 0, end_tick: int | None = None, loop: bool = False,
-             tracks: list[int] | tuple[int, ...] | None = None, clock: bool = False) -> None:
+    def play(
+        self,
+        song: Song,
+        start_tick: int = 0,
+        end_tick: int | None = None,
+        loop: bool = False,
+        tracks: list[int] | tuple[int, ...] | None = None,
+        clock: bool = False,
+    ) -> None:
         """Start playing in a background thread (stopping whatever played before)."""
         self.stop()
         schedule = build_schedule(song, start_tick, end_tick, tracks, clock)
@@ -91,12 +103,20 @@ class Player:
             self._seek_tick = None
             self._state = "playing"
             self.finished = None
-        self._thread = threading.Thread(target=self._run_quietly, args=(schedule, loop, clock),
-                                        name="player", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run_quietly, args=(schedule, loop, clock), name="player", daemon=True
+        )
         self._thread.start()
 
-    def run(self, song: Song, start_tick: int = 0, end_tick: int | None = None, loop: bool = False,
-            tracks: list[int] | tuple[int, ...] | None = None, clock: bool = False) -> Finished:
+    def run(
+        self,
+        song: Song,
+        start_tick: int = 0,
+        end_tick: int | None = None,
+        loop: bool = False,
+        tracks: list[int] | tuple[int, ...] | None = None,
+        clock: bool = False,
+    ) -> Finished:
         """Play in this thread until the end (never, if looping) or ``stop()``."""
         schedule = build_schedule(song, start_tick, end_tick, tracks, clock)
         with self._lock:
@@ -250,7 +270,7 @@ class Player:
     def _silence(self, sounding: SoundingNotes, clock: bool, final: bool = False) -> None:
         """Turn off this player's notes; at the very end, panic the port as well."""
         try:
-            for channel, pitch in sounding.keys():
+            for channel, pitch in sounding.held():
                 self.output.send(note_off(channel, pitch))
             if clock:
                 self.output.send(message("stop"))

@@ -152,7 +152,7 @@ class OutputPort(_Port):
     def sounding(self) -> list[tuple[int, int]]:
         """(channel, pitch) of the notes this port has turned on and not off."""
         with self._lock:
-            return self._sounding.keys()
+            return self._sounding.held()
 
     def panic(self) -> None:
         """Turn off every note this port sounded, then sustain off, all notes off and
@@ -160,7 +160,7 @@ class OutputPort(_Port):
         with self._lock:
             if self._closed:
                 return
-            messages = [note_off(ch, pitch) for ch, pitch in self._sounding.keys()]
+            messages = [note_off(ch, pitch) for ch, pitch in self._sounding.held()]
             messages += panic_messages(self._channels)
             self._sounding.clear()
             if not self.connected:
@@ -321,7 +321,9 @@ class LoopbackInput(InputPort):
         self._report(PortEvent("returned", self.name))
 
 
-def loopback_pair(name: str = "loopback", now: Now = time.monotonic) -> tuple[LoopbackOutput, LoopbackInput]:
+def loopback_pair(
+    name: str = "loopback", now: Now = time.monotonic
+) -> tuple[LoopbackOutput, LoopbackInput]:
     """An output wired to an input, both stamping times with ``now``."""
     out = LoopbackOutput(name, now)
     inp = LoopbackInput(name, now)
@@ -345,7 +347,9 @@ def _strip_alsa_numbers(name: str) -> str:
     return re.sub(r"\s+\d+:\d+$", "", name)
 
 
-def resolve_port(spec: str, names: list[str] | tuple[str, ...], kind: str, backend: str = "") -> str:
+def resolve_port(
+    spec: str, names: list[str] | tuple[str, ...], kind: str, backend: str = ""
+) -> str:
     """The one port name ``spec`` means: exact, then case-insensitive, then a substring.
 
     Raises PortError naming the ports that exist when none or several match.
@@ -361,14 +365,19 @@ def resolve_port(spec: str, names: list[str] | tuple[str, ...], kind: str, backe
         if len(candidates) == 1:
             return candidates[0]
         if len(candidates) > 1:
-            raise PortError(f"MIDI {kind} name {spec!r} matches several ports: {', '.join(candidates)}",
-                            "give more of the name")
+            raise PortError(
+                f"MIDI {kind} name {spec!r} matches several ports: {', '.join(candidates)}",
+                "give more of the name",
+            )
     where = f" on {backend.upper()}" if backend else ""
     if names:
-        raise PortError(f"no MIDI {kind} port{where} matches {spec!r}",
-                        f"{kind} ports: {', '.join(names)}")
-    raise PortError(f"no MIDI {kind} port{where} matches {spec!r}",
-                    f"there are no MIDI {kind} ports{where}; connect a device or start a synth")
+        raise PortError(
+            f"no MIDI {kind} port{where} matches {spec!r}", f"{kind} ports: {', '.join(names)}"
+        )
+    raise PortError(
+        f"no MIDI {kind} port{where} matches {spec!r}",
+        f"there are no MIDI {kind} ports{where}; connect a device or start a synth",
+    )
 
 
 def list_ports(backend: str | None = None) -> PortList:
@@ -413,8 +422,10 @@ class _RtPortMixin:
             with CLIENT_LOCK:
                 return cls(rtmidi_api(self.backend), name=client)
         except rtmidi.RtMidiError as err:
-            raise PortError(f"cannot reach the {self.backend.upper()} MIDI system: {err}",
-                            "is the JACK server running?" if self.backend == "jack" else None) from err
+            raise PortError(
+                f"cannot reach the {self.backend.upper()} MIDI system: {err}",
+                "is the JACK server running?" if self.backend == "jack" else None,
+            ) from err
 
     def _open_rt(self, names: list[str] | None = None) -> None:
         """Create the rtmidi client and open the port (virtual or connected to ``target``)."""
@@ -574,7 +585,9 @@ class RtOutput(_RtPortMixin, OutputPort):
 
     _is_input = False
 
-    def __init__(self, spec: str | None = None, backend: str | None = None, virtual: bool = False) -> None:
+    def __init__(
+        self, spec: str | None = None, backend: str | None = None, virtual: bool = False
+    ) -> None:
         if spec is None and not virtual:
             raise PortError("no MIDI output given", "name a port, or use composer's virtual port")
         self.backend = choose_backend(backend)
@@ -623,8 +636,13 @@ class RtInput(_RtPortMixin, InputPort):
 
     _is_input = True
 
-    def __init__(self, spec: str | None = None, backend: str | None = None, virtual: bool = False,
-                 now: Now = time.monotonic) -> None:
+    def __init__(
+        self,
+        spec: str | None = None,
+        backend: str | None = None,
+        virtual: bool = False,
+        now: Now = time.monotonic,
+    ) -> None:
         if spec is None and not virtual:
             raise PortError("no MIDI input given", "name a port, or use composer's virtual port")
         self.backend = choose_backend(backend)
@@ -654,13 +672,19 @@ class RtInput(_RtPortMixin, InputPort):
             self._drop_rt()
 
 
-def open_output(spec: str | None = None, backend: str | None = None, virtual: bool = False) -> RtOutput:
+def open_output(
+    spec: str | None = None, backend: str | None = None, virtual: bool = False
+) -> RtOutput:
     """Open an output by name or substring, or composer's own virtual output."""
     return RtOutput(spec, backend, virtual)
 
 
-def open_input(spec: str | None = None, backend: str | None = None, virtual: bool = False,
-               now: Now = time.monotonic) -> RtInput:
+def open_input(
+    spec: str | None = None,
+    backend: str | None = None,
+    virtual: bool = False,
+    now: Now = time.monotonic,
+) -> RtInput:
     """Open an input by name or substring, or composer's own virtual input."""
     return RtInput(spec, backend, virtual, now)
 
@@ -690,8 +714,9 @@ class _Watcher:
         with self._lock:
             self._ports.add(port)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=f"midi-watch-{self.backend}",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name=f"midi-watch-{self.backend}", daemon=True
+                )
                 self._thread.start()
 
     def discard(self, port: Any) -> None:
@@ -707,8 +732,10 @@ class _Watcher:
 
         try:
             with CLIENT_LOCK:
-                return (rtmidi.MidiIn(rtmidi_api(self.backend), name="composer-watch"),
-                        rtmidi.MidiOut(rtmidi_api(self.backend), name="composer-watch"))
+                return (
+                    rtmidi.MidiIn(rtmidi_api(self.backend), name="composer-watch"),
+                    rtmidi.MidiOut(rtmidi_api(self.backend), name="composer-watch"),
+                )
         except rtmidi.RtMidiError:
             return None
 
@@ -777,13 +804,18 @@ class _Watcher:
             if event is not None:
                 port._report(event)
 
-    def _mark_server(self, up: bool, sources: list[str] | None = None,
-                     destinations: list[str] | None = None) -> None:
+    def _mark_server(
+        self, up: bool, sources: list[str] | None = None, destinations: list[str] | None = None
+    ) -> None:
         if up == self.server_up and up is False:
             return
         self.server_up = up
         for port in self._snapshot():
-            event = port._server_lost() if not up else port._server_back(sources or [], destinations or [])
+            event = (
+                port._server_lost()
+                if not up
+                else port._server_back(sources or [], destinations or [])
+            )
             if event is not None:
                 port._report(event)
 

@@ -123,5 +123,8 @@ class JackProbe:
 
 def note_ons(arrivals: list[tuple[float, list[int]]]) -> list[tuple[float, int, int]]:
     """(time, channel, pitch) of the note-ons among raw arrivals."""
-    return [(t, raw[0] & 0x0F, raw[1]) for t, raw in arrivals
-            if raw and raw[0] & 0xF0 == 0x90 and len(raw) >= 3 and raw[2] > 0]
+    return [
+        (t, raw[0] & 0x0F, raw[1])
+        for t, raw in arrivals
+        if raw and raw[0] & 0xF0 == 0x90 and len(raw) >= 3 and raw[2] > 0
+    ]

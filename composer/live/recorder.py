@@ -64,8 +64,14 @@ class Take:
 class TakeRecorder:
     """Collects notes from timestamped messages; ``finish`` returns the take's track."""
 
-    def __init__(self, tempo_map: TempoMap, origin: float, name: str = "Take", channel: int = 0,
-                 program: int = 0) -> None:
+    def __init__(
+        self,
+        tempo_map: TempoMap,
+        origin: float,
+        name: str = "Take",
+        channel: int = 0,
+        program: int = 0,
+    ) -> None:
         self.tempo_map = tempo_map
         self.origin = origin
         self.name = name
@@ -137,8 +143,14 @@ class TakeRecorder:
                 continue
             start_tick = max(0, round(self.tempo_map.tick_at(max(start - self.origin, 0.0))))
             end_tick = round(self.tempo_map.tick_at(end - self.origin))
-            notes.append(Note(pitch=pitch, start_tick=start_tick,
-                              duration_ticks=max(1, end_tick - start_tick), velocity=velocity))
+            notes.append(
+                Note(
+                    pitch=pitch,
+                    start_tick=start_tick,
+                    duration_ticks=max(1, end_tick - start_tick),
+                    velocity=velocity,
+                )
+            )
         self.stats.early_notes_dropped = early
         self.stats.notes = len(notes)
         return Track(self.name, program=self.program, channel=self.channel).with_notes(notes)
@@ -161,8 +173,17 @@ def click_song(bars: int, tempo_bpm: float = 120.0, meter: TimeSignature | None 
         for beat in range(meter.bar_ticks // meter.beat_ticks):
             tick = bar * meter.bar_ticks + beat * meter.beat_ticks
             accent = beat == 0
-            clicks.append(Note(pitch=METRONOME_ACCENT if accent else METRONOME_BEAT, start_tick=tick,
-                               duration_ticks=60, velocity=110 if accent else 75))
+            clicks.append(
+                Note(
+                    pitch=METRONOME_ACCENT if accent else METRONOME_BEAT,
+                    start_tick=tick,
+                    duration_ticks=60,
+                    velocity=110 if accent else 75,
+                )
+            )
     track = Track("Metronome", channel=DRUM_CHANNEL).with_notes(clicks)
-    return Song(tracks=(track,), tempos=(TempoChange.from_bpm(0, tempo_bpm),),
-                time_signatures=(TimeSignature(0, meter.numerator, meter.denominator),))
+    return Song(
+        tracks=(track,),
+        tempos=(TempoChange.from_bpm(0, tempo_bpm),),
+        time_signatures=(TimeSignature(0, meter.numerator, meter.denominator),),
+    )

@@ -62,8 +62,13 @@ class Schedule:
         return bisect.bisect_left(keys, (tick, _ORDER_STOP))
 
 
-def build_schedule(song: Song, start_tick: int = 0, end_tick: int | None = None,
-                   tracks: list[int] | tuple[int, ...] | None = None, clock: bool = False) -> Schedule:
+def build_schedule(
+    song: Song,
+    start_tick: int = 0,
+    end_tick: int | None = None,
+    tracks: list[int] | tuple[int, ...] | None = None,
+    clock: bool = False,
+) -> Schedule:
     """Messages of ``song`` (or of the ``tracks`` indices) between the two ticks."""
     end = song.end_tick if end_tick is None else end_tick
     if start_tick < 0 or end < start_tick:
@@ -76,39 +81,64 @@ def build_schedule(song: Song, start_tick: int = 0, end_tick: int | None = None,
     if clock:
         raw += _clock_events(start_tick, end)
     raw.sort(key=lambda e: (e[0], e[1]))
-    events = tuple(Scheduled(tempo_map.seconds_at(tick), tick, order, msg) for tick, order, msg in raw)
+    events = tuple(
+        Scheduled(tempo_map.seconds_at(tick), tick, order, msg) for tick, order, msg in raw
+    )
     return Schedule(events, start_tick, end, tempo_map)
 
 
 def _track_events(track: Track, start: int, end: int) -> list[tuple[int, int, Any]]:
     ch = track.channel
-    out: list[tuple[int, int, Any]] = [(start, _ORDER_SETUP, message("program_change", channel=ch,
-                                                                         program=track.program))]
+    out: list[tuple[int, int, Any]] = [
+        (start, _ORDER_SETUP, message("program_change", channel=ch, program=track.program))
+    ]
     chased: dict[int, int] = {}
     for cc in sorted(track.controls):
         if cc.tick < start:
             chased[cc.control] = cc.value
         elif cc.tick < end:
-            out.append((cc.tick, _ORDER_SETUP, message("control_change", channel=ch,
-                                                       control=cc.control, value=cc.value)))
+            out.append(
+                (
+                    cc.tick,
+                    _ORDER_SETUP,
+                    message("control_change", channel=ch, control=cc.control, value=cc.value),
+                )
+            )
     for control, value in sorted(chased.items()):
-        out.append((start, _ORDER_SETUP, message("control_change", channel=ch, control=control,
-                                                 value=value)))
+        out.append(
+            (
+                start,
+                _ORDER_SETUP,
+                message("control_change", channel=ch, control=control, value=value),
+            )
+        )
     bend_at_start = None
     for bend in sorted(track.pitch_bends):
         if bend.tick < start:
             bend_at_start = bend.value
         elif bend.tick < end:
-            out.append((bend.tick, _ORDER_SETUP, message("pitchwheel", channel=ch, pitch=bend.value)))
+            out.append(
+                (bend.tick, _ORDER_SETUP, message("pitchwheel", channel=ch, pitch=bend.value))
+            )
     if bend_at_start:
         out.append((start, _ORDER_SETUP, message("pitchwheel", channel=ch, pitch=bend_at_start)))
     for note in track.notes:
         if not start <= note.start_tick < end:
             continue
-        out.append((note.start_tick, _ORDER_NOTE_ON,
-                    message("note_on", channel=ch, note=note.pitch, velocity=note.velocity)))
-        out.append((min(note.end_tick, end), _ORDER_NOTE_OFF,
-                    message("note_off", channel=ch, note=note.pitch, velocity=0)))
+        out.append(
+            (
+                note.start_tick,
+                _ORDER_NOTE_ON,
+                message("note_on", channel=ch, note=note.pitch, velocity=note.velocity),
+            )
+        )
+        out.append(
+            (
+                min(note.end_tick, end),
+                _ORDER_NOTE_OFF,
+                message("note_off", channel=ch, note=note.pitch, velocity=0),
+            )
+        )
     return out
 
 

@@ -75,8 +75,9 @@ def default_soundfont() -> Path:
     for path in SOUNDFONTS:
         if path.exists():
             return path
-    raise AudioError("no General MIDI soundfont found",
-                     "install Debian's fluid-soundfont-gm package")
+    raise AudioError(
+        "no General MIDI soundfont found", "install Debian's fluid-soundfont-gm package"
+    )
 
 
 def _audio_driver(backend: str) -> str:
@@ -88,8 +89,13 @@ def _audio_driver(backend: str) -> str:
     return "alsa"
 
 
-def start_synth(backend: str | None = None, soundfont: str | Path | None = None,
-                audio_driver: str | None = None, gain: float = 0.6, timeout: float = 20.0) -> Synth:
+def start_synth(
+    backend: str | None = None,
+    soundfont: str | Path | None = None,
+    audio_driver: str | None = None,
+    gain: float = 0.6,
+    timeout: float = 20.0,
+) -> Synth:
     """Start FluidSynth and wait until its MIDI input port exists."""
     import rtmidi
 
@@ -103,8 +109,17 @@ def start_synth(backend: str | None = None, soundfont: str | Path | None = None,
         raise AudioError(f"soundfont {font} does not exist")
     audio = audio_driver or _audio_driver(backend)
     midi = "jack" if backend == "jack" else "alsa_seq"
-    command = [exe, "-a", audio, "-m", midi, "-g", f"{gain:g}",
-               "-o", f"midi.{'jack' if midi == 'jack' else 'alsa_seq'}.id={CLIENT_ID}"]
+    command = [
+        exe,
+        "-a",
+        audio,
+        "-m",
+        midi,
+        "-g",
+        f"{gain:g}",
+        "-o",
+        f"midi.{'jack' if midi == 'jack' else 'alsa_seq'}.id={CLIENT_ID}",
+    ]
     if audio == "jack":
         command += ["-o", f"audio.jack.id={CLIENT_ID}", "-o", "audio.jack.autoconnect=1"]
     command.append(str(font))
@@ -112,19 +127,28 @@ def start_synth(backend: str | None = None, soundfont: str | Path | None = None,
         with CLIENT_LOCK:
             watcher = rtmidi.MidiOut(rtmidi_api(backend), name="composer-synth-watch")
     except rtmidi.RtMidiError as err:
-        raise AudioError(f"cannot reach the {backend.upper()} MIDI system to start the synth: {err}") from err
+        raise AudioError(
+            f"cannot reach the {backend.upper()} MIDI system to start the synth: {err}"
+        ) from err
     try:
         before = set(watcher.get_ports())
         with tempfile.TemporaryFile() as errors:
             # The shell reads stdin: kept open it keeps FluidSynth running, "quit" ends it.
-            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                       stderr=errors, start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                start_new_session=True,
+            )
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 if process.poll() is not None:
                     errors.seek(0)
                     lines = errors.read().decode(errors="replace").strip().splitlines()
-                    raise AudioError(f"FluidSynth stopped at start: {lines[-1] if lines else 'no message'}")
+                    raise AudioError(
+                        f"FluidSynth stopped at start: {lines[-1] if lines else 'no message'}"
+                    )
                 new = [p for p in watcher.get_ports() if p not in before and CLIENT_ID in p]
                 if new:
                     log.info("FluidSynth %d listens on %s", process.pid, new[0])

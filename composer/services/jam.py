@@ -52,7 +52,9 @@ class JamSettings:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise InvalidArgumentError(f"unknown jam mode {self.mode!r}", f"choose one of: {', '.join(MODES)}")
+            raise InvalidArgumentError(
+                f"unknown jam mode {self.mode!r}", f"choose one of: {', '.join(MODES)}"
+            )
         if not 20 <= self.tempo_bpm <= 400:
             raise InvalidArgumentError(f"tempo {self.tempo_bpm:g} BPM is outside 20..400")
         if not 0 <= self.pause_beats <= 16 or (self.pause_beats == 0 and not self.at_bar_line):
@@ -94,8 +96,13 @@ def best_harmony_model(style: str) -> str:
     return have[0]
 
 
-def melody_responder(model: str = "auto", temperature: float = 0.9, top_p: float = 0.95,
-                     seed: int | None = None, bars: int | None = None):
+def melody_responder(
+    model: str = "auto",
+    temperature: float = 0.9,
+    top_p: float = 0.95,
+    seed: int | None = None,
+    bars: int | None = None,
+):
     """A responder for call and response: the phrase continued by a melody model.
 
     The answer is as long as the phrase (whole bars, 1 to 4) unless ``bars``
@@ -108,9 +115,12 @@ def melody_responder(model: str = "auto", temperature: float = 0.9, top_p: float
     def respond(phrase: Song, from_tick: int, cancel: threading.Event) -> list[Note]:
         bar_ticks = phrase.time_signatures[0].bar_ticks
         length = bars or max(1, min(4, -(-from_tick // bar_ticks)))
-        settings = GenerationSettings(model=name, bars=length, temperature=temperature,
-                                      top_p=top_p, seed=seed)
-        result = continue_melody(phrase, settings, track_index=0, from_tick=from_tick, cancel=cancel)
+        settings = GenerationSettings(
+            model=name, bars=length, temperature=temperature, top_p=top_p, seed=seed
+        )
+        result = continue_melody(
+            phrase, settings, track_index=0, from_tick=from_tick, cancel=cancel
+        )
         return list(result.variations[0].notes) if result.variations else []
 
     respond.model_name = name  # type: ignore[attr-defined]
@@ -138,33 +148,66 @@ def warm_up(engine_parts: dict[str, Any]) -> None:
     if responder is not None:
         from composer.core.song import TempoChange
 
-        notes = [Note(pitch=p, start_tick=i * 480, duration_ticks=440) for i, p in enumerate((67, 69, 71, 72))]
+        notes = [
+            Note(pitch=p, start_tick=i * 480, duration_ticks=440)
+            for i, p in enumerate((67, 69, 71, 72))
+        ]
         phrase = Song(tracks=(Track("Call").with_notes(notes),), tempos=(TempoChange(0, 500_000),))
         responder(phrase, 1920, threading.Event())
 
 
-def build_engine(settings: JamSettings, *, follower=None, master=None, responder=None,
-                 harmonizer=None, take_number: int = 1):
+def build_engine(
+    settings: JamSettings,
+    *,
+    follower=None,
+    master=None,
+    responder=None,
+    harmonizer=None,
+    take_number: int = 1,
+):
     """The live engine for ``settings.mode`` (models from the services unless given)."""
     from composer.live.jam import BeatGrid, CallResponseEngine, HarmonizerEngine, RecordEngine
 
-    grid = BeatGrid(settings.tempo_bpm, parse_meter(settings.meter), follower=follower, master=master)
+    grid = BeatGrid(
+        settings.tempo_bpm, parse_meter(settings.meter), follower=follower, master=master
+    )
     if settings.mode == "call-response":
-        responder = responder or melody_responder(settings.model, settings.temperature,
-                                                  settings.top_p, settings.seed, settings.response_bars)
-        return CallResponseEngine(responder, grid, settings.pause_beats, settings.at_bar_line,
-                                  settings.thru), {"responder": responder}
+        responder = responder or melody_responder(
+            settings.model,
+            settings.temperature,
+            settings.top_p,
+            settings.seed,
+            settings.response_bars,
+        )
+        return CallResponseEngine(
+            responder, grid, settings.pause_beats, settings.at_bar_line, settings.thru
+        ), {"responder": responder}
     if settings.mode == "harmonize":
-        harmonizer = harmonizer or live_harmonizer(settings.style, settings.harmony_model, settings.key)
+        harmonizer = harmonizer or live_harmonizer(
+            settings.style, settings.harmony_model, settings.key
+        )
         return HarmonizerEngine(harmonizer, settings.thru), {"harmonizer": harmonizer}
-    return RecordEngine(grid, settings.count_in_bars, settings.metronome, settings.thru, take_number), {}
+    return RecordEngine(
+        grid, settings.count_in_bars, settings.metronome, settings.thru, take_number
+    ), {}
 
 
-def run_jam(settings: JamSettings, inp: str | None = None, out: str | None = None, *,
-            backend: str | None = None, virtual_in: bool = False, virtual_out: bool = False,
-            save_to: str | Path | None = None, seconds: float | None = None,
-            progress: Progress = no_progress, cancel: threading.Event | None = None,
-            on_event=None, responder=None, harmonizer=None) -> JamResult:
+def run_jam(
+    settings: JamSettings,
+    inp: str | None = None,
+    out: str | None = None,
+    *,
+    backend: str | None = None,
+    virtual_in: bool = False,
+    virtual_out: bool = False,
+    save_to: str | Path | None = None,
+    seconds: float | None = None,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+    on_event=None,
+    responder=None,
+    harmonizer=None,
+) -> JamResult:
     """Jam until ``cancel`` is set (or ``seconds`` pass). In record mode the take is
     added to ``save_to`` (a song file or project) when the jam ends."""
     from composer.live.clock import ClockFollower, ClockMaster
@@ -177,18 +220,25 @@ def run_jam(settings: JamSettings, inp: str | None = None, out: str | None = Non
         raise InvalidArgumentError("record mode needs a file to add the take to", "give -o FILE")
     progress(0.0, "loading the model")
     follower = ClockFollower() if settings.follow_clock else None
-    engine, parts = build_engine(settings, follower=follower, responder=responder, harmonizer=harmonizer)
+    engine, parts = build_engine(
+        settings, follower=follower, responder=responder, harmonizer=harmonizer
+    )
     warm_up(parts)
     check_cancel(cancel)
     result = JamResult(settings.mode)
-    with open_input_choice(inp, backend, virtual_in) as port_in, \
-            OutputChoice(out, backend, virtual_out) as output:
+    with (
+        open_input_choice(inp, backend, virtual_in) as port_in,
+        OutputChoice(out, backend, virtual_out) as output,
+    ):
         master = ClockMaster(output.port, settings.tempo_bpm) if settings.send_clock else None
         if master is not None:
             engine.grid.master = master  # type: ignore[attr-defined]
-        session = JamSession(port_in, output.port, engine, follower=follower, master=master,
-                             on_event=on_event)
-        progress(-1, f"{settings.mode}: listening on {port_in.name}, playing to {output.description}")
+        session = JamSession(
+            port_in, output.port, engine, follower=follower, master=master, on_event=on_event
+        )
+        progress(
+            -1, f"{settings.mode}: listening on {port_in.name}, playing to {output.description}"
+        )
         session.run(cancel, None if seconds is None else session.now() + seconds)
     result.responses = getattr(engine, "responses", 0)
     result.errors = engine.errors + session.send_errors
@@ -197,6 +247,7 @@ def run_jam(settings: JamSettings, inp: str | None = None, out: str | None = Non
     if take is not None:
         result.take = take
         if take.track.notes and save_to is not None:
-            result.saved_to, _ = add_track_to_file(save_to, take.track, settings.tempo_bpm,
-                                                   parse_meter(settings.meter))
+            result.saved_to, _ = add_track_to_file(
+                save_to, take.track, settings.tempo_bpm, parse_meter(settings.meter)
+            )
     return result

@@ -67,8 +67,10 @@ def _jack(period: int) -> Iterator[dict[str, Any]]:
         return
     server = JackServer(period=period).start()
     try:
-        yield {"jack_server": f"started (jackd -d dummy -r {server.rate} -p {server.period})",
-               "jack_period_ms": round(server.period_ms, 3)}
+        yield {
+            "jack_server": f"started (jackd -d dummy -r {server.rate} -p {server.period})",
+            "jack_period_ms": round(server.period_ms, 3),
+        }
     finally:
         server.stop()
 
@@ -92,16 +94,25 @@ def bench_song() -> Song:
     durations = (120, 120, 160, 160, 160, 240, 360, 480)
     while tick < 16 * 1920:
         d = rng.choice(durations)
-        melody.append(Note(pitch=rng.randint(64, 84), start_tick=tick, duration_ticks=max(60, d - 30),
-                           velocity=rng.randint(60, 110)))
+        melody.append(
+            Note(
+                pitch=rng.randint(64, 84),
+                start_tick=tick,
+                duration_ticks=max(60, d - 30),
+                velocity=rng.randint(60, 110),
+            )
+        )
         tick += d
     for bar in range(16):
         root = rng.choice((48, 50, 53, 55, 57))
         for offset in (0, 4, 7):
-            chords.append(Note(pitch=root + offset, start_tick=bar * 1920, duration_ticks=1800,
-                               velocity=70))
-    return Song(tracks=(Track("Melody").with_notes(melody), Track("Chords", channel=1).with_notes(chords)),
-                tempos=(TempoChange(0, 500_000), TempoChange(8 * 1920, 400_000)))
+            chords.append(
+                Note(pitch=root + offset, start_tick=bar * 1920, duration_ticks=1800, velocity=70)
+            )
+    return Song(
+        tracks=(Track("Melody").with_notes(melody), Track("Chords", channel=1).with_notes(chords)),
+        tempos=(TempoChange(0, 500_000), TempoChange(8 * 1920, 400_000)),
+    )
 
 
 def measure_transport(probe: JackProbe, count: int = 200) -> list[float]:
@@ -109,8 +120,11 @@ def measure_transport(probe: JackProbe, count: int = 200) -> list[float]:
     import rtmidi
 
     # A second client connected keyboard -> synth, as a patch cable would be.
-    link_in = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="composer-bench-ref")
-    link_in.open_port(link_in.get_ports().index(probe.synth_name))
+    from composer.live.backends import CLIENT_LOCK
+
+    with CLIENT_LOCK:
+        link_in = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="composer-bench-ref")
+        link_in.open_port(link_in.get_ports().index(probe.synth_name))
     probe.take_arrivals()
     sent = []
     rng = random.Random(3)
@@ -121,8 +135,9 @@ def measure_transport(probe: JackProbe, count: int = 200) -> list[float]:
             link_in.send_message([0x9F, 40 + i % 40, 1])
         time.sleep(0.2)
     finally:
-        link_in.close_port()
-        link_in.delete()
+        with CLIENT_LOCK:
+            link_in.close_port()
+            link_in.delete()
     arrivals = [t for t, ch, _ in note_ons(probe.take_arrivals()) if ch == 15]
     return [(a - s) * 1000 for s, a in zip(sent, arrivals, strict=False)]
 
@@ -138,7 +153,9 @@ def measure_playback(probe: JackProbe) -> list[float]:
     expected: dict[tuple[int, int], list[float]] = {}
     for event in schedule.events:
         if event.message.type == "note_on":
-            expected.setdefault((event.message.channel, event.message.note), []).append(event.seconds)
+            expected.setdefault((event.message.channel, event.message.note), []).append(
+                event.seconds
+            )
     out = open_output(probe.synth_name, "jack")
     try:
         time.sleep(0.3)
@@ -158,8 +175,9 @@ def measure_playback(probe: JackProbe) -> list[float]:
         if index < len(expected.get(key, [])):
             errors.append(abs(when - player.started_at - expected[key][index]) * 1000)
     if len(errors) < sum(len(v) for v in expected.values()):
-        raise PortError(f"the probe heard {len(errors)} of "
-                        f"{sum(len(v) for v in expected.values())} notes")
+        raise PortError(
+            f"the probe heard {len(errors)} of {sum(len(v) for v in expected.values())} notes"
+        )
     return errors
 
 
@@ -184,7 +202,9 @@ def _jam(probe: JackProbe, engine: Any) -> Iterator[Any]:
         out.close()
 
 
-def measure_harmonizer(probe: JackProbe, harmonizer: Any, notes: int = 150) -> tuple[list[float], int]:
+def measure_harmonizer(
+    probe: JackProbe, harmonizer: Any, notes: int = 150
+) -> tuple[list[float], int]:
     """Note-in to first harmony note out (ms), for ``notes`` melody notes."""
     from composer.live.jam import HarmonizerEngine
 
@@ -207,7 +227,9 @@ def measure_harmonizer(probe: JackProbe, harmonizer: Any, notes: int = 150) -> t
     return latencies, silent
 
 
-def measure_call_response(probe: JackProbe, responder: Any, phrases: int = 5) -> list[dict[str, float]]:
+def measure_call_response(
+    probe: JackProbe, responder: Any, phrases: int = 5
+) -> list[dict[str, float]]:
     """Play one-bar phrases at 120 BPM; for each answer, its delay after the pause was
     detected (beats) and its first note's distance from the beat grid (ms)."""
     from composer.live.jam import BeatGrid, CallResponseEngine
@@ -216,7 +238,13 @@ def measure_call_response(probe: JackProbe, responder: Any, phrases: int = 5) ->
     grid = BeatGrid(120.0)
     engine = CallResponseEngine(responder, grid, pause_beats=1.0)
     results = []
-    melodies = ([67, 69, 71, 72], [72, 71, 69, 67], [64, 67, 72, 71], [65, 69, 72, 74], [60, 64, 67, 72])
+    melodies = (
+        [67, 69, 71, 72],
+        [72, 71, 69, 67],
+        [64, 67, 72, 71],
+        [65, 69, 72, 74],
+        [60, 64, 67, 72],
+    )
     with _jam(probe, engine) as session:
         session.on_event = events.append
         for i in range(phrases):
@@ -238,23 +266,29 @@ def measure_call_response(probe: JackProbe, responder: Any, phrases: int = 5) ->
                     break
                 time.sleep(0.02)
             if answer is None:
-                raise PortError(f"no answer to phrase {i + 1}: "
-                                + "; ".join(e.text for e in events if e.kind == "error"))
+                raise PortError(
+                    f"no answer to phrase {i + 1}: "
+                    + "; ".join(e.text for e in events if e.kind == "error")
+                )
             ends = [e for e in events if e.kind == "listening"]
             while not ends and time.monotonic() < deadline:
                 time.sleep(0.05)
                 ends = [e for e in events if e.kind == "listening"]
-            heard = [t for t, ch, p in note_ons(probe.take_arrivals()) if t >= answer.data["detected_at"]]
+            heard = [
+                t for t, ch, p in note_ons(probe.take_arrivals()) if t >= answer.data["detected_at"]
+            ]
             if not heard:
                 raise PortError(f"the answer to phrase {i + 1} never reached the synth")
             first = min(heard)
             beat = answer.data["beat_seconds"]
             nearest_beat_tick = round(grid.tick_at(first) / grid.beat_ticks) * grid.beat_ticks
-            results.append({
-                "delay_beats": (first - answer.data["detected_at"]) / beat,
-                "grid_err_ms": abs(first - grid.time_of_tick(nearest_beat_tick)) * 1000,
-                "notes": answer.data["notes"],
-            })
+            results.append(
+                {
+                    "delay_beats": (first - answer.data["detected_at"]) / beat,
+                    "grid_err_ms": abs(first - grid.time_of_tick(nearest_beat_tick)) * 1000,
+                    "notes": answer.data["notes"],
+                }
+            )
             time.sleep(0.3)
     return results
 
@@ -265,8 +299,12 @@ def _sleep_until(when: float) -> None:
         time.sleep(delay)
 
 
-def run_live_bench(period: int = 64, harmony_model: str = "auto", melody_model: str = "auto",
-                   progress: Progress = no_progress) -> dict[str, Any]:
+def run_live_bench(
+    period: int = 64,
+    harmony_model: str = "auto",
+    melody_model: str = "auto",
+    progress: Progress = no_progress,
+) -> dict[str, Any]:
     """All live figures, as one dict (``table`` and ``notes`` for the text report)."""
     from composer.services.jam import live_harmonizer, melody_responder, warm_up
 
@@ -294,7 +332,10 @@ def run_live_bench(period: int = 64, harmony_model: str = "auto", melody_model: 
             report["harmonizer_ms_median"] = round(statistics.median(latencies), 3)
             report["harmonizer_ms_p99"] = round(_percentile(latencies, 0.99), 3)
             if silent:
-                notes.append(f"the harmoniser gave no harmony for {silent} of {silent + len(latencies)} notes")
+                notes.append(
+                    f"the harmoniser gave no harmony for {silent} of "
+                    f"{silent + len(latencies)} notes"
+                )
             progress(0.75, "call and response")
             try:
                 responder = melody_responder(melody_model, seed=1)
@@ -303,8 +344,11 @@ def run_live_bench(period: int = 64, harmony_model: str = "auto", melody_model: 
                 answers = measure_call_response(probe, responder)
                 report["response_delay_beats"] = round(max(a["delay_beats"] for a in answers), 3)
                 report["response_delay_beats_median"] = round(
-                    statistics.median(a["delay_beats"] for a in answers), 3)
-                report["response_grid_err_ms_max"] = round(max(a["grid_err_ms"] for a in answers), 3)
+                    statistics.median(a["delay_beats"] for a in answers), 3
+                )
+                report["response_grid_err_ms_max"] = round(
+                    max(a["grid_err_ms"] for a in answers), 3
+                )
                 report["responses"] = len(answers)
             except Exception as err:  # no melody model yet: the other figures still stand
                 report["response_delay_beats"] = None
@@ -314,8 +358,10 @@ def run_live_bench(period: int = 64, harmony_model: str = "auto", melody_model: 
     progress(1.0, "done")
     period_ms = report.get("jack_period_ms")
     if period_ms:
-        notes.append(f"JACK passes MIDI on once per {period_ms} ms cycle; the transport alone "
-                     f"takes {report['jack_transport_ms_median']} ms median")
+        notes.append(
+            f"JACK passes MIDI on once per {period_ms} ms cycle; the transport alone "
+            f"takes {report['jack_transport_ms_median']} ms median"
+        )
     report["table"] = _table(report)
     report["notes"] = notes
     return report
@@ -323,18 +369,35 @@ def run_live_bench(period: int = 64, harmony_model: str = "auto", melody_model: 
 
 def _table(report: dict[str, Any]) -> list[list[Any]]:
     rows = []
-    for key in ("jack_transport_ms_median", "jack_transport_ms_p99", "playback_err_ms_median",
-                "playback_err_ms_p99", "harmonizer_ms_median", "harmonizer_ms_p99",
-                "response_delay_beats", "response_grid_err_ms_max"):
+    for key in (
+        "jack_transport_ms_median",
+        "jack_transport_ms_p99",
+        "playback_err_ms_median",
+        "playback_err_ms_p99",
+        "harmonizer_ms_median",
+        "harmonizer_ms_p99",
+        "response_delay_beats",
+        "response_grid_err_ms_max",
+    ):
         if key in report:
             value = report[key]
             target = TARGETS.get(key)
-            rows.append([key, "n/a" if value is None else value,
-                         f"<= {target:g}" if target is not None else "reference"])
+            rows.append(
+                [
+                    key,
+                    "n/a" if value is None else value,
+                    f"<= {target:g}" if target is not None else "reference",
+                ]
+            )
     for key in ("stuck_notes", "memory_growth_pct", "errors"):
         if key in report:
-            rows.append([key, report[key], {"stuck_notes": "0", "memory_growth_pct": "< 10",
-                                            "errors": "0"}[key]])
+            rows.append(
+                [
+                    key,
+                    report[key],
+                    {"stuck_notes": "0", "memory_growth_pct": "< 10", "errors": "0"}[key],
+                ]
+            )
     return rows
 
 
@@ -343,8 +406,13 @@ def _rss_bytes() -> int:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def run_soak(seconds: float, period: int = 64, harmony_model: str = "auto", rate_hz: float = 20.0,
-             progress: Progress = no_progress) -> dict[str, Any]:
+def run_soak(
+    seconds: float,
+    period: int = 64,
+    harmony_model: str = "auto",
+    rate_hz: float = 20.0,
+    progress: Progress = no_progress,
+) -> dict[str, Any]:
     """Random input at ``rate_hz`` notes/s into the harmoniser for ``seconds``.
 
     The input includes what a real controller sends besides notes: controllers,
@@ -378,14 +446,16 @@ def run_soak(seconds: float, period: int = 64, harmony_model: str = "auto", rate
                             probe.send([0x80, pitch, 0])
                             del held[pitch]
                     if now >= next_note:
-                        pitch = rng.randint(55, 84)
+                        pitch = rng.choice([p for p in range(55, 85) if p not in held])
                         if pitch not in held:
                             probe.send([0x90, pitch, rng.randint(30, 120)])
                             held[pitch] = now + rng.uniform(0.03, 0.6)
                             sent += 1
                         extra = rng.random()
                         if extra < 0.02:
-                            probe.send([0xF0, 0x7E, 0x7F, 0x06, 0x01, 0xF7])  # SysEx identity request
+                            probe.send(
+                                [0xF0, 0x7E, 0x7F, 0x06, 0x01, 0xF7]
+                            )  # SysEx identity request
                         elif extra < 0.05:
                             probe.send([0xB0, 64, rng.choice((0, 127))])  # sustain
                         elif extra < 0.08:
@@ -415,7 +485,9 @@ def run_soak(seconds: float, period: int = 64, harmony_model: str = "auto", rate
     start_mb, end_mb = report["rss_mb_start"], report["rss_mb_end"]
     report["memory_growth_pct"] = round(100.0 * (end_mb - start_mb) / start_mb, 2)
     report["table"] = _table(report)
-    report["notes"] = [f"{report['notes_sent']} notes in {seconds:g} s with the "
-                       f"{report['harmonizer_model']} harmoniser; {report['messages_in']} messages in"]
+    report["notes"] = [
+        f"{report['notes_sent']} notes in {seconds:g} s with the "
+        f"{report['harmonizer_model']} harmoniser; {report['messages_in']} messages in"
+    ]
     progress(1.0, "done")
     return report

@@ -47,10 +47,18 @@ class PlayResult:
     port: str
 
 
-def play_song(song: Song, out: str | None = None, *, backend: str | None = None,
-              virtual: bool = False, play_range: PlayRange | None = None, loop: bool = False,
-              clock: bool = False, progress: Progress = no_progress,
-              cancel: threading.Event | None = None) -> PlayResult:
+def play_song(
+    song: Song,
+    out: str | None = None,
+    *,
+    backend: str | None = None,
+    virtual: bool = False,
+    play_range: PlayRange | None = None,
+    loop: bool = False,
+    clock: bool = False,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+) -> PlayResult:
     """Play ``song`` to port ``out`` (or the virtual port, or a FluidSynth) until it ends,
     or ``cancel`` is set. Progress reports the position as a fraction of the range."""
     from composer.live.player import Player
@@ -64,6 +72,7 @@ def play_song(song: Song, out: str | None = None, *, backend: str | None = None,
     span = max(1e-9, tempo_map.seconds_at(end) - tempo_map.seconds_at(selection.start_tick))
     cancel = cancel or threading.Event()
     with OutputChoice(out, backend, virtual) as output:
+
         def report(tick: int) -> None:
             done = tempo_map.seconds_at(tick) - tempo_map.seconds_at(selection.start_tick)
             bar, beat = BarGrid.of(song).bar_and_beat(tick)
@@ -80,9 +89,12 @@ def play_song(song: Song, out: str | None = None, *, backend: str | None = None,
         finished = player.finished
         if finished is not None and finished.error is not None:
             raise finished.error
-        seconds = tempo_map.seconds_at(player.position_tick) - tempo_map.seconds_at(selection.start_tick)
-        return PlayResult(finished.reason if finished else "stopped", max(0.0, seconds),
-                          output.description)
+        seconds = tempo_map.seconds_at(player.position_tick) - tempo_map.seconds_at(
+            selection.start_tick
+        )
+        return PlayResult(
+            finished.reason if finished else "stopped", max(0.0, seconds), output.description
+        )
 
 
 def play_file(path: str | Path, out: str | None = None, **options) -> PlayResult:
@@ -103,8 +115,14 @@ class PlaybackSession:
     thread: the editor must hand them to its own thread.
     """
 
-    def __init__(self, out: str | None = None, backend: str | None = None, virtual: bool = False,
-                 on_position=None, on_finish=None) -> None:
+    def __init__(
+        self,
+        out: str | None = None,
+        backend: str | None = None,
+        virtual: bool = False,
+        on_position=None,
+        on_finish=None,
+    ) -> None:
         from composer.live.player import Player
         from composer.services.ports import OutputChoice
 
@@ -114,7 +132,9 @@ class PlaybackSession:
 
     def _finished(self, finished) -> None:
         if self._on_finish is not None:
-            self._on_finish(finished.reason if finished.error is None else f"error: {finished.error}")
+            self._on_finish(
+                finished.reason if finished.error is None else f"error: {finished.error}"
+            )
 
     @property
     def port_name(self) -> str:
@@ -128,10 +148,17 @@ class PlaybackSession:
     def position_tick(self) -> int:
         return self.player.position_tick
 
-    def play(self, song: Song, play_range: PlayRange | None = None, loop: bool = False,
-             clock: bool = False) -> None:
+    def play(
+        self,
+        song: Song,
+        play_range: PlayRange | None = None,
+        loop: bool = False,
+        clock: bool = False,
+    ) -> None:
         selection = play_range or PlayRange()
-        self.player.play(song, selection.start_tick, selection.end_tick, loop, selection.tracks, clock)
+        self.player.play(
+            song, selection.start_tick, selection.end_tick, loop, selection.tracks, clock
+        )
 
     def pause(self) -> None:
         self.player.pause()

@@ -28,8 +28,13 @@ def list_midi_ports(backend: str | None = None) -> PortListing:
     from composer.live.ports import CLIENT_IN, CLIENT_OUT, PORT_NAME, list_ports
 
     ports = list_ports(backend)
-    return PortListing(ports.backend, ports.inputs, ports.outputs,
-                       f"{CLIENT_IN}:{PORT_NAME}", f"{CLIENT_OUT}:{PORT_NAME}")
+    return PortListing(
+        ports.backend,
+        ports.inputs,
+        ports.outputs,
+        f"{CLIENT_IN}:{PORT_NAME}",
+        f"{CLIENT_OUT}:{PORT_NAME}",
+    )
 
 
 class OutputChoice:
@@ -39,8 +44,13 @@ class OutputChoice:
     (and stopped again by ``close``), so a person without MIDI gear hears music.
     """
 
-    def __init__(self, spec: str | None = None, backend: str | None = None, virtual: bool = False,
-                 soundfont: str | None = None) -> None:
+    def __init__(
+        self,
+        spec: str | None = None,
+        backend: str | None = None,
+        virtual: bool = False,
+        soundfont: str | None = None,
+    ) -> None:
         from composer.live.ports import install_exit_handlers, open_output
 
         install_exit_handlers()

@@ -86,8 +86,9 @@ class TakeList:
 
     def get(self, number: int):
         if number not in self._takes:
-            raise InvalidArgumentError(f"there is no take {number}",
-                                       f"takes: {', '.join(map(str, self._takes)) or 'none'}")
+            raise InvalidArgumentError(
+                f"there is no take {number}", f"takes: {', '.join(map(str, self._takes)) or 'none'}"
+            )
         return self._takes[number]
 
     def discard(self, number: int) -> None:
@@ -102,11 +103,20 @@ class TakeList:
         return len(self._takes)
 
 
-def record_take(inp: str | None = None, out: str | None = None, *, backend: str | None = None,
-                virtual_in: bool = False, virtual_out: bool = False,
-                settings: RecordSettings | None = None, seconds: float | None = None,
-                take_number: int = 1, progress: Progress = no_progress,
-                cancel: threading.Event | None = None, on_event=None):
+def record_take(
+    inp: str | None = None,
+    out: str | None = None,
+    *,
+    backend: str | None = None,
+    virtual_in: bool = False,
+    virtual_out: bool = False,
+    settings: RecordSettings | None = None,
+    seconds: float | None = None,
+    take_number: int = 1,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+    on_event=None,
+):
     """Record one take until ``cancel`` is set or ``seconds`` pass after the count-in.
 
     The input is a port by name (or composer's virtual input when None); the
@@ -119,22 +129,29 @@ def record_take(inp: str | None = None, out: str | None = None, *, backend: str 
     settings = settings or RecordSettings()
     cancel = cancel or threading.Event()
     grid = BeatGrid(settings.tempo_bpm, settings.time_signature)
-    engine = RecordEngine(grid, settings.count_in_bars, settings.metronome, settings.thru, take_number)
-    with open_input_choice(inp, backend, virtual_in) as port_in, \
-            OutputChoice(out, backend, virtual_out) as output:
+    engine = RecordEngine(
+        grid, settings.count_in_bars, settings.metronome, settings.thru, take_number
+    )
+    with (
+        open_input_choice(inp, backend, virtual_in) as port_in,
+        OutputChoice(out, backend, virtual_out) as output,
+    ):
         session = JamSession(port_in, output.port, engine, on_event=on_event)
         progress(-1, f"recording from {port_in.name}")
         until = None
         if seconds is not None:
-            count_in_s = settings.count_in_bars * grid.meter.bar_ticks * 60 / (settings.tempo_bpm * 480)
+            count_in_s = (
+                settings.count_in_bars * grid.meter.bar_ticks * 60 / (settings.tempo_bpm * 480)
+            )
             until = session.now() + count_in_s + seconds
         session.run(cancel, until)
     assert engine.take is not None
     return engine.take
 
 
-def add_track_to_file(path: str | Path, track: Track, tempo_bpm: float = 120.0,
-                      meter: TimeSignature | None = None) -> tuple[Path, int]:
+def add_track_to_file(
+    path: str | Path, track: Track, tempo_bpm: float = 120.0, meter: TimeSignature | None = None
+) -> tuple[Path, int]:
     """Add ``track`` to a song file or project (made with this tempo and meter if new).
 
     The existing tracks are never changed; the new one gets a free channel and
@@ -154,9 +171,11 @@ def add_track_to_file(path: str | Path, track: Track, tempo_bpm: float = 120.0,
             song = load_song(path)
     else:
         meter = meter or TimeSignature(0, 4, 4)
-        song = Song(tempos=(TempoChange.from_bpm(0, tempo_bpm),),
-                    time_signatures=(TimeSignature(0, meter.numerator, meter.denominator),),
-                    title=path.stem)
+        song = Song(
+            tempos=(TempoChange.from_bpm(0, tempo_bpm),),
+            time_signatures=(TimeSignature(0, meter.numerator, meter.denominator),),
+            title=path.stem,
+        )
     used = {t.channel for t in song.tracks}
     channel = next((c for c in range(16) if c not in used and c != DRUM_CHANNEL), track.channel)
     names = {t.name for t in song.tracks}

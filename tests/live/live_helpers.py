@@ -8,7 +8,8 @@ from composer.core.song import Note, Song, TempoChange, Track
 def song_of(*notes: tuple[int, int, int], tempo_bpm: float = 120.0, channel: int = 0) -> Song:
     """A one-track song from (pitch, start_tick, duration_ticks) triples."""
     track = Track("Part", channel=channel).with_notes(
-        [Note(pitch=p, start_tick=s, duration_ticks=d) for p, s, d in notes])
+        [Note(pitch=p, start_tick=s, duration_ticks=d) for p, s, d in notes]
+    )
     return Song(tracks=(track,), tempos=(TempoChange.from_bpm(0, tempo_bpm),))
 
 

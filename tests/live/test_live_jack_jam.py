@@ -16,8 +16,15 @@ def _jam(settings: JamSettings, probe, **kw):
     cancel = threading.Event()
 
     def run() -> None:
-        result["value"] = run_jam(settings, probe.keys_name, probe.synth_name, backend="jack",
-                                  cancel=cancel, on_event=events.append, **kw)
+        result["value"] = run_jam(
+            settings,
+            probe.keys_name,
+            probe.synth_name,
+            backend="jack",
+            cancel=cancel,
+            on_event=events.append,
+            **kw,
+        )
 
     thread = threading.Thread(target=run, name="jam-test")
     thread.start()
@@ -26,8 +33,9 @@ def _jam(settings: JamSettings, probe, **kw):
 
 def _wait_listening(probe, events, timeout: float = 90.0) -> None:
     """Until the jam listens (models are loaded and run once before that)."""
-    assert probe.wait_for(lambda: any(e.kind == "started" for e in events), timeout), \
+    assert probe.wait_for(lambda: any(e.kind == "started" for e in events), timeout), (
         "the jam did not start"
+    )
     time.sleep(0.2)
 
 
@@ -46,7 +54,9 @@ def test_harmoniser_answers_every_note_and_survives_the_keyboard_vanishing(probe
         assert probe.wait_for(lambda: len(probe.sounding_keys()) >= 3)
         probe.unplug_keyboard()
         assert probe.wait_for(lambda: probe.sounding_keys() == [])  # its note-off never comes
-        assert probe.wait_for(lambda: any(e.kind == "port" and "disappeared" in e.text for e in events))
+        assert probe.wait_for(
+            lambda: any(e.kind == "port" and "disappeared" in e.text for e in events)
+        )
         probe.plug_keyboard()
         assert probe.wait_for(lambda: any(e.kind == "port" and "back" in e.text for e in events))
         time.sleep(0.1)

@@ -24,8 +24,9 @@ def test_played_timings_match_the_song(probe):
 
 
 def _played_timings_match_the_song(probe):
-    song = song_of(*[(40 + i, i * 120 + (40 if i % 3 == 0 else 0), 100) for i in range(40)],
-                   tempo_bpm=132)
+    song = song_of(
+        *[(40 + i, i * 120 + (40 if i % 3 == 0 else 0), 100) for i in range(40)], tempo_bpm=132
+    )
     tempo = TempoMap.of(song)
     due = {n.pitch: tempo.seconds_at(n.start_tick) for n in song.tracks[0].notes}
     with open_output(probe.synth_name, "jack") as out:
@@ -76,7 +77,9 @@ def _clock_master_tempo_is_recovered_by_a_follower_within_half_a_bpm(probe):
     follower = ClockFollower()
     for when, raw in probe.take_arrivals():
         if raw[0] in (0xF8, 0xFA, 0xFC):
-            follower.feed(TimedMessage(when, message({0xF8: "clock", 0xFA: "start", 0xFC: "stop"}[raw[0]])))
+            follower.feed(
+                TimedMessage(when, message({0xF8: "clock", 0xFA: "start", 0xFC: "stop"}[raw[0]]))
+            )
     assert follower.steady_clocks >= 24
     assert abs(follower.tempo_bpm - 128.0) <= 0.5  # as the unit test shows for JACK's jitter
     assert not follower.running and follower.position_tick >= 2 * 480
@@ -142,7 +145,9 @@ def _recorded_notes_match_what_was_sent(probe):
     notes = sorted(take.track.notes)
     assert [(n.pitch, n.velocity) for n in notes] == [(p, v) for _, p, v in sent]
     ticks_per_s = 960  # at 120 BPM
-    lags = [n.start_tick / ticks_per_s - (when - origin) for n, when in zip(notes, sent_at, strict=True)]
+    lags = [
+        n.start_tick / ticks_per_s - (when - origin) for n, when in zip(notes, sent_at, strict=True)
+    ]
     lags += [n.end_tick / ticks_per_s - (pedal_up - origin) for n in notes]  # all held by the pedal
     # a message is stamped when it arrives: never before it was sent, about a JACK
     # cycle after (more only when a busy machine stalls a cycle)

@@ -25,7 +25,10 @@ def test_backend_is_jack_here_and_can_be_forced(jack_server, monkeypatch):
 def test_list_and_open_by_substring(probe):
     ports = list_ports("jack")
     assert probe.keys_name in ports.inputs and probe.synth_name in ports.outputs
-    with open_input(probe.name + "-keyb", "jack") as inp, open_output(probe.name + "-SYNTH", "jack") as out:
+    with (
+        open_input(probe.name + "-keyb", "jack") as inp,
+        open_output(probe.name + "-SYNTH", "jack") as out,
+    ):
         assert inp.name == probe.keys_name and out.name == probe.synth_name
 
 
@@ -60,7 +63,10 @@ def test_input_receives_notes_sysex_and_clock_with_arrival_times(probe):
 
 
 def test_virtual_ports_are_visible_to_other_clients(probe):
-    with open_output(virtual=True, backend="jack") as out, open_input(virtual=True, backend="jack") as inp:
+    with (
+        open_output(virtual=True, backend="jack") as out,
+        open_input(virtual=True, backend="jack") as inp,
+    ):
         names = list_ports("jack")
         assert out.name in names.inputs and inp.name in names.outputs
         # the probe plays into composer's virtual input, as a DAW would
@@ -87,7 +93,9 @@ def test_panic_and_close_turn_off_what_was_left_sounding(probe):
     out.close()
     out.close()
     assert probe.wait_for(lambda: probe.sounding_keys() == [])
-    controls = {(raw[0] & 0x0F, raw[1]) for _, raw in probe.take_arrivals() if raw[0] & 0xF0 == 0xB0}
+    controls = {
+        (raw[0] & 0x0F, raw[1]) for _, raw in probe.take_arrivals() if raw[0] & 0xF0 == 0xB0
+    }
     assert {(0, 123), (2, 123), (0, 121), (2, 121)} <= controls
 
 
@@ -166,15 +174,19 @@ print(json.dumps({"events": [e.kind for e in events], "listed": listed}))
 def test_a_stopped_server_is_reported_and_ports_reopen_when_it_is_back(jack_server):
     # In a process of its own: its server comes and goes under the name it set.
     import json
+    import os
     import subprocess
     import sys
 
-    import os
-
     # libjack must not have seen another server's name in that process (it keeps it)
     env = {k: v for k, v in os.environ.items() if k != "JACK_DEFAULT_SERVER"}
-    done = subprocess.run([sys.executable, "-X", "faulthandler", "-c", RESTART_SCRIPT],
-                          capture_output=True, text=True, timeout=120, env=env)
+    done = subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-c", RESTART_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"events": ["server_lost", "server_back"], "listed": True}

@@ -19,16 +19,26 @@ def _player(clock: ManualClock, **kw) -> tuple[Player, LoopbackOutput]:
 
 
 def _notes(out: LoopbackOutput, start: float, kind: str = "note_on") -> list[tuple[float, int]]:
-    return [(round(m.time - start, 6), m.message.note) for m in out.sent if m.message.type == kind
-            and (kind != "note_on" or m.message.velocity > 0)]
+    return [
+        (round(m.time - start, 6), m.message.note)
+        for m in out.sent
+        if m.message.type == kind and (kind != "note_on" or m.message.velocity > 0)
+    ]
 
 
 def test_schedule_follows_the_tempo_map_and_orders_offs_before_ons():
-    song = Song(tracks=(Track("A").with_notes([
-        Note(pitch=60, start_tick=0, duration_ticks=480),
-        Note(pitch=60, start_tick=480, duration_ticks=480),
-        Note(pitch=62, start_tick=1440, duration_ticks=480)]),),
-        tempos=(TempoChange.from_bpm(0, 120), TempoChange.from_bpm(960, 60)))
+    song = Song(
+        tracks=(
+            Track("A").with_notes(
+                [
+                    Note(pitch=60, start_tick=0, duration_ticks=480),
+                    Note(pitch=60, start_tick=480, duration_ticks=480),
+                    Note(pitch=62, start_tick=1440, duration_ticks=480),
+                ]
+            ),
+        ),
+        tempos=(TempoChange.from_bpm(0, 120), TempoChange.from_bpm(960, 60)),
+    )
     events = build_schedule(song).events
     ons = [(e.seconds, e.message.note) for e in events if e.message.type == "note_on"]
     assert ons == [(0.0, 60), (0.5, 60), (2.0, 62)]  # the beat after tick 960 lasts 1 s
@@ -39,7 +49,11 @@ def test_schedule_follows_the_tempo_map_and_orders_offs_before_ons():
 
 def test_selection_cuts_notes_at_its_end_and_chases_controllers():
     track = Track("A", controls=(ControlChange(0, 7, 90), ControlChange(100, 64, 127))).with_notes(
-        [Note(pitch=60, start_tick=0, duration_ticks=960), Note(pitch=64, start_tick=960, duration_ticks=960)])
+        [
+            Note(pitch=60, start_tick=0, duration_ticks=960),
+            Note(pitch=64, start_tick=960, duration_ticks=960),
+        ]
+    )
     schedule = build_schedule(Song(tracks=(track,)), start_tick=480, end_tick=1440)
     msgs = [(e.tick, e.message) for e in schedule.events]
     assert (1440, "note_off", 64) in [(t, m.type, getattr(m, "note", None)) for t, m in msgs]
@@ -69,8 +83,11 @@ def test_player_sends_every_message_exactly_when_due():
     result = player.run(song)
     assert result.reason == "end"
     beat = 60 / 90
-    assert _notes(out, player.started_at) == [(0.0, 60), (pytest.approx(beat / 2), 62),
-                                              (pytest.approx(1.5 * beat), 64)]
+    assert _notes(out, player.started_at) == [
+        (0.0, 60),
+        (pytest.approx(beat / 2), 62),
+        (pytest.approx(1.5 * beat), 64),
+    ]
     assert _notes(out, player.started_at, "note_off")[-1] == (pytest.approx(2.5 * beat), 64)
     assert out.sounding() == []
 
@@ -112,8 +129,12 @@ def test_seek_jumps_and_loop_repeats_without_drift():
 def test_stop_sends_note_offs_then_all_notes_off_and_controller_reset():
     clock = ManualClock()
     player, out = _player(clock)
-    song = Song(tracks=(Track("A").with_notes([Note(pitch=60, start_tick=0, duration_ticks=1920)]),
-                        Track("B", channel=3).with_notes([Note(pitch=48, start_tick=0, duration_ticks=1920)])))
+    song = Song(
+        tracks=(
+            Track("A").with_notes([Note(pitch=60, start_tick=0, duration_ticks=1920)]),
+            Track("B", channel=3).with_notes([Note(pitch=48, start_tick=0, duration_ticks=1920)]),
+        )
+    )
     clock.at(clock.time + 0.5, player.stop)
     assert player.run(song).reason == "stopped"
     after = [m.message for m in out.sent if m.time >= clock.time - 1e-9]
@@ -130,7 +151,10 @@ class _FailingOutput(LoopbackOutput):
         self.fail_after = fail_after
 
     def _write(self, msg) -> None:
-        if msg.type == "note_on" and len([m for m in self.sent if m.message.type == "note_on"]) >= self.fail_after:
+        if (
+            msg.type == "note_on"
+            and len([m for m in self.sent if m.message.type == "note_on"]) >= self.fail_after
+        ):
             raise PortError("the synth went away")
         super()._write(msg)
 

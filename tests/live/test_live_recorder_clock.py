@@ -23,31 +23,48 @@ def _feed(recorder: TakeRecorder, *events: tuple[float, object]) -> None:
 
 def test_timestamps_become_ticks_with_velocities():
     rec = TakeRecorder(TEMPO_120, origin=10.0)
-    _feed(rec, (10.0, note_on(0, 60, 100)), (10.25, note_off(0, 60)),
-          (10.5, note_on(0, 64, 70)), (11.0, note_on(0, 64, 0)))  # a note-on at velocity 0 ends it
+    _feed(
+        rec,
+        (10.0, note_on(0, 60, 100)),
+        (10.25, note_off(0, 60)),
+        (10.5, note_on(0, 64, 70)),
+        (11.0, note_on(0, 64, 0)),
+    )  # a note-on at velocity 0 ends it
     notes = rec.finish(12.0).track.notes
     assert [(n.pitch, n.start_tick, n.duration_ticks, n.velocity) for n in notes] == [
-        (60, 0, 240, 100), (64, 480, 480, 70)]
+        (60, 0, 240, 100),
+        (64, 480, 480, 70),
+    ]
 
 
 def test_sustain_pedal_is_folded_into_durations():
     rec = TakeRecorder(TEMPO_120, origin=0.0)
-    _feed(rec, (0.0, message("control_change", channel=0, control=64, value=127)),
-          (0.0, note_on(0, 60, 90)), (0.1, note_off(0, 60)),
-          (0.5, note_on(0, 62, 90)), (0.6, note_off(0, 62)),
-          (0.75, note_on(0, 60, 90)),  # struck again under the pedal: the first ends here
-          (1.0, message("control_change", channel=0, control=64, value=0)),
-          (1.5, note_off(0, 60)))
+    _feed(
+        rec,
+        (0.0, message("control_change", channel=0, control=64, value=127)),
+        (0.0, note_on(0, 60, 90)),
+        (0.1, note_off(0, 60)),
+        (0.5, note_on(0, 62, 90)),
+        (0.6, note_off(0, 62)),
+        (0.75, note_on(0, 60, 90)),  # struck again under the pedal: the first ends here
+        (1.0, message("control_change", channel=0, control=64, value=0)),
+        (1.5, note_off(0, 60)),
+    )
     notes = sorted((n.start_tick, n.pitch, n.end_tick) for n in rec.finish(2.0).track.notes)
     assert notes == [(0, 60, 720), (480, 62, 960), (720, 60, 1440)]
 
 
 def test_note_offs_without_note_ons_and_count_in_notes_are_counted_not_recorded():
     rec = TakeRecorder(TEMPO_120, origin=2.0)
-    _feed(rec, (0.5, note_on(0, 50, 90)), (0.9, note_off(0, 50)),  # inside the count-in
-          (1.9, note_on(0, 55, 90)), (2.2, note_off(0, 55)),  # a hair early: kept at tick 0
-          (2.5, note_off(0, 70)),  # held since before recording
-          (2.5, message("sysex", data=[1, 2, 3])))
+    _feed(
+        rec,
+        (0.5, note_on(0, 50, 90)),
+        (0.9, note_off(0, 50)),  # inside the count-in
+        (1.9, note_on(0, 55, 90)),
+        (2.2, note_off(0, 55)),  # a hair early: kept at tick 0
+        (2.5, note_off(0, 70)),  # held since before recording
+        (2.5, message("sysex", data=[1, 2, 3])),
+    )
     take = rec.finish(3.0)
     assert [(n.pitch, n.start_tick) for n in take.track.notes] == [(55, 0)]
     assert take.stats.unmatched_note_offs == 1
@@ -76,8 +93,9 @@ def test_click_song_accents_each_bar_on_the_drum_channel():
     assert [n.velocity > 100 for n in notes] == [True, False, False, False] * 2
 
 
-def _clock_times(bpm: float, count: int, start: float = 0.0, jitter_period: float = 0.0,
-                 seed: int = 0) -> list[float]:
+def _clock_times(
+    bpm: float, count: int, start: float = 0.0, jitter_period: float = 0.0, seed: int = 0
+) -> list[float]:
     """Clock arrival times; with ``jitter_period`` each is delayed to the next JACK cycle."""
     rng = random.Random(seed)
     interval = 60.0 / (bpm * 24)
@@ -121,7 +139,11 @@ def test_clock_without_start_gives_tempo_but_no_position_and_absurd_tempos_are_f
     for when in _clock_times(100.0, 30):
         follower.feed(TimedMessage(when, message("clock")))
     assert follower.tempo_bpm == pytest.approx(100.0)
-    assert not follower.running and follower.clocks_without_start == 30 and follower.tick_at(1.0) is None
+    assert (
+        not follower.running
+        and follower.clocks_without_start == 30
+        and follower.tick_at(1.0) is None
+    )
     fast = ClockFollower()
     for when in _clock_times(3000.0, 30):
         fast.feed(TimedMessage(when, message("clock")))
