@@ -41,8 +41,11 @@ def library_versions() -> dict[str, str]:
 
 
 def save_checkpoint(model, training: dict[str, Any], directory: Path | None = None,
-                    evaluation: dict[str, Any] | None = None) -> Path:
-    """Write ``model.pt`` and ``card.json`` into ``directory``; returns the weights path."""
+                    evaluation: dict[str, Any] | None = None, decode=None) -> Path:
+    """Write ``model.pt`` and ``card.json`` into ``directory``; returns the weights path.
+
+    ``decode`` is the DecodeConfig tuned for these weights (defaults otherwise).
+    """
     import torch
 
     from composer.audio.decode import DecodeConfig
@@ -65,7 +68,7 @@ def save_checkpoint(model, training: dict[str, Any], directory: Path | None = No
         "model": model.config.to_dict(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "features": FeatureConfig().to_dict(),
-        "decode": asdict(DecodeConfig()),
+        "decode": asdict(decode or DecodeConfig()),
         "training": training,
         "evaluation": evaluation or {},
         "libraries": library_versions(),

@@ -26,6 +26,7 @@ from composer.errors import InvalidArgumentError
 
 DEFAULT_TEMPO_BPM = 120.0
 STEADY_SPREAD = 0.04  # beat intervals within 4% of each other: one tempo
+DRIFT_SPREAD = 0.08  # local tempo varying more than 8% (10th to 90th percentile): follow it
 
 
 @dataclass(frozen=True)
@@ -102,10 +103,20 @@ def track_beats(notes: Sequence[NoteEvent], duration_s: float,
     if len(notes) >= 4:
         import librosa
 
-        kwargs = {"bpm": float(tempo_bpm)} if tempo_bpm else {}
+        envelope = envelope.astype(np.float32)
+        bpm: float | np.ndarray
+        if tempo_bpm:
+            bpm = float(tempo_bpm)
+        else:
+            # A local tempo every frame (8-second windows); the tracker follows it
+            # when the player drifts, and holds one tempo when they do not.
+            local = _local_tempo(envelope)
+            median = float(np.median(local))
+            spread = float(np.subtract(*np.percentile(local, [90, 10]))) / median
+            bpm = local.astype(np.float64) if spread > DRIFT_SPREAD else median
         _, beat_frames = librosa.beat.beat_track(
-            onset_envelope=envelope.astype(np.float32), sr=16_000, hop_length=256,
-            start_bpm=100.0, tightness=200, trim=False, units="frames", **kwargs)
+            onset_envelope=envelope, sr=16_000, hop_length=256, bpm=bpm,
+            tightness=100, trim=False, units="frames")
         beats = np.asarray(beat_frames, np.float64) / FRAMES_PER_SECOND
     if beats.size >= 2 and not tempo_bpm:
         return beats
@@ -120,20 +131,40 @@ def track_beats(notes: Sequence[NoteEvent], duration_s: float,
     return start + period * np.arange(max(int((duration_s - start) / period) + 2, 2))
 
 
+def _local_tempo(envelope: np.ndarray, segment_s: float = 60.0) -> np.ndarray:
+    """Tempo (BPM) at every frame, from 8-second autocorrelation windows.
+
+    Worked out a minute at a time: librosa's tempogram holds a few hundred
+    values per frame, which for a three-hour file would not fit in memory.
+    """
+    import librosa
+
+    step = int(segment_s * FRAMES_PER_SECOND)
+    pad = int(8.0 * FRAMES_PER_SECOND)
+    parts = []
+    for start in range(0, envelope.size, step):
+        lo, hi = max(start - pad, 0), min(start + step + pad, envelope.size)
+        local = librosa.feature.tempo(onset_envelope=envelope[lo:hi], sr=16_000,
+                                      hop_length=256, aggregate=None, start_bpm=100.0,
+                                      ac_size=8.0)
+        parts.append(local[start - lo:start - lo + min(step, envelope.size - start)])
+    return np.concatenate(parts)
+
+
 def guess_meter(notes: Sequence[NoteEvent], beats: np.ndarray) -> tuple[int, int]:
     """(beats per bar, index of a downbeat) from where accents fall."""
     if beats.size < 6 or not notes:
         return 4, 0
     half = np.diff(beats).mean() / 2
-    accent = np.zeros(beats.size)
-    lowest = min(n.pitch for n in notes)
-    for n in notes:
-        i = int(np.argmin(np.abs(beats - n.onset_s)))
-        if abs(beats[i] - n.onset_s) > half * 0.6:
-            continue
-        weight = 0.3 + min(n.offset_s - n.onset_s, 2.0) + (n.velocity / 127)
-        weight += 0.5 * np.exp(-(n.pitch - lowest) / 12)  # bass notes mark downbeats
-        accent[i] += weight
+    onsets = np.array([n.onset_s for n in notes])
+    pitches = np.array([n.pitch for n in notes], np.float64)
+    weights = (0.3 + np.minimum([n.offset_s - n.onset_s for n in notes], 2.0)
+               + np.array([n.velocity for n in notes]) / 127
+               + 0.5 * np.exp(-(pitches - pitches.min()) / 12))  # bass notes mark downbeats
+    right = np.clip(np.searchsorted(beats, onsets), 1, beats.size - 1)
+    nearest = np.where(onsets - beats[right - 1] < beats[right] - onsets, right - 1, right)
+    close = np.abs(beats[nearest] - onsets) <= half * 0.6
+    accent = np.bincount(nearest[close], weights=weights[close], minlength=beats.size)
     best = (-np.inf, 4, 0)
     for per_bar, bias in ((4, 0.05), (3, 0.0), (2, -0.05)):
         usable = beats.size // per_bar * per_bar
@@ -268,9 +299,13 @@ def _note_shifts(before: Track, after: Track) -> dict[tuple[int, int], int]:
     by_pitch: dict[int, list[int]] = {}
     for n in after.notes:
         by_pitch.setdefault(n.pitch, []).append(n.start_tick)
+    sorted_starts = {p: np.array(sorted(v)) for p, v in by_pitch.items()}
     for n in before.notes:
-        starts = by_pitch.get(n.pitch)
-        if starts:
-            nearest = min(starts, key=lambda s: abs(s - n.start_tick))
-            shifts[(n.pitch, n.start_tick)] = nearest - n.start_tick
+        starts = sorted_starts.get(n.pitch)
+        if starts is None:
+            continue
+        i = int(np.searchsorted(starts, n.start_tick))
+        candidates = starts[max(i - 1, 0):i + 1]
+        nearest = int(candidates[np.argmin(np.abs(candidates - n.start_tick))])
+        shifts[(n.pitch, n.start_tick)] = nearest - n.start_tick
     return shifts

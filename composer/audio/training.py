@@ -327,3 +327,79 @@ def train(model_config, settings: TrainSettings, train_dir: Path, dev_dir: Path,
             save()
     save()
     return summary_dict()
+
+
+def tune_decoding(model, dev_dir: Path, report: Callable[[str], None] = log.info):
+    """Pick decoder thresholds on the dev sessions (never the evaluation audio).
+
+    The network runs once per session; each candidate setting then only
+    re-decodes. Polyphonic excerpts (chorales, Palestrina) tune the poly
+    thresholds, the folk excerpts the mono ones. Returns (DecodeConfig, scores).
+    """
+    from dataclasses import replace
+
+    from composer.audio.decode import DecodeConfig, MonoDecoder, PolyDecoder
+    from composer.audio.inference import predict_spectrogram
+
+    model.eval()
+    segments: dict[str, list[tuple[dict[str, np.ndarray], np.ndarray]]] = {"poly": [],
+                                                                           "mono": []}
+    for path in sorted(dev_dir.glob("session_*.npz")):
+        with np.load(path) as data:
+            cqt = data["cqt"].astype(np.float32)
+            notes = data["notes"]
+            meta = json.loads(str(data["meta"]))
+        parts = list(predict_spectrogram(model, cqt))
+        probs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        for excerpt in meta["excerpts"]:
+            start_s = excerpt["start_s"] - 0.25
+            end_s = excerpt["start_s"] + excerpt["duration_s"] + 0.5
+            a, b = int(start_s * FRAMES_PER_SECOND), int(end_s * FRAMES_PER_SECOND)
+            window = {k: v[a:b] for k, v in probs.items()}
+            keep = (notes[:, 1] >= start_s) & (notes[:, 1] < end_s)
+            kind = "mono" if len(excerpt["programs"]) == 1 else "poly"
+            shifted = notes[keep].copy()
+            shifted[:, 1:3] -= a / FRAMES_PER_SECOND
+            segments[kind].append((window, shifted))
+
+    def score(config: DecodeConfig, kind: str) -> float:
+        values = []
+        for window, notes in segments[kind]:
+            if kind == "poly":
+                decoder = PolyDecoder(config)
+                decoder.feed(window["onset"], window["frame"], window["velocity"])
+                est = decoder.finish()
+            else:
+                mono = MonoDecoder(config)
+                mono.feed(window["onset"], window["frame"], window["velocity"],
+                          window["contour"])
+                est = mono.finish()
+            values.append(note_scores(*reference_notes(notes), *notes_to_mir(est))["f1"])
+        return float(np.mean(values)) if values else 0.0
+
+    best = DecodeConfig()
+    results: dict[str, float] = {}
+    poly_best = (score(best, "poly"), best)
+    for onset in (0.3, 0.4, 0.5, 0.6, 0.7):
+        for frame in (0.2, 0.3, 0.4, 0.5):
+            candidate = replace(best, onset_threshold=onset, frame_threshold=frame)
+            value = score(candidate, "poly")
+            if value > poly_best[0]:
+                poly_best = (value, candidate)
+    best = poly_best[1]
+    results["poly_f1"] = round(poly_best[0], 4)
+    report(f"poly: onset {best.onset_threshold} frame {best.frame_threshold} "
+           f"-> dev F1 {poly_best[0]:.3f}")
+    mono_best = (score(best, "mono"), best)
+    for voicing in (0.3, 0.4, 0.5, 0.6):
+        for onset in (0.3, 0.4, 0.5, 0.6, 0.7):
+            candidate = replace(best, mono_voicing_threshold=voicing,
+                                mono_onset_threshold=onset)
+            value = score(candidate, "mono")
+            if value > mono_best[0]:
+                mono_best = (value, candidate)
+    best = mono_best[1]
+    results["mono_f1"] = round(mono_best[0], 4)
+    report(f"mono: voicing {best.mono_voicing_threshold} onset {best.mono_onset_threshold} "
+           f"-> dev F1 {mono_best[0]:.3f}")
+    return best, results
