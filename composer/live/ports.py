@@ -41,7 +41,7 @@ CLIENT_OUT = "composer-out"
 PORT_NAME = "midi"
 WATCH_INTERVAL_S = 0.25
 INPUT_QUEUE_LIMIT = 8192
-JACK_FLUSH_S = 2.0
+JACK_FLUSH_S = 1.0
 """How long a closed JACK output stays open to hand its last messages to the server."""
 
 EventKind = Literal["vanished", "returned", "server_lost", "server_back"]

@@ -29,6 +29,7 @@ class JackProbe:
         self.arrivals: list[tuple[float, list[int]]] = []
         self.sounding: dict[tuple[int, int], int] = {}
         self.received = 0
+        self.sent = 0
         self._lock = threading.Lock()
         self.keys: Any = None
         self.plug_keyboard()
@@ -87,6 +88,7 @@ class JackProbe:
         """Send from the keyboard; returns the time just before sending."""
         now = time.monotonic()
         self.keys.send_message(data)
+        self.sent += 1
         return now
 
     def take_arrivals(self) -> list[tuple[float, list[int]]]:
