@@ -623,6 +623,27 @@ def _bench_transcribe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_tui_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.add_argument("--notes", type=int, default=5000, help="notes in the big song (default 5000)")
+    p.add_argument("--edit-seconds", type=float, default=60.0,
+                   help="how long to run the scripted editing for the memory figure (default 60)")
+    p.add_argument("--runs", type=int, default=3, help="launches for the first frame (default 3)")
+    p.set_defaults(bench_handler=_bench_tui)
+
+
+def _bench_tui(args: argparse.Namespace) -> int:
+    from composer.services.tui_bench import bench_tui, report_rows
+
+    report = bench_tui(notes=args.notes, edit_seconds=args.edit_seconds,
+                       first_frame_runs=max(1, args.runs), progress=progress_bar("bench"))
+    if args.json:
+        print_json(report)
+        return 0
+    print_table(["figure", "value", "reference / target"], report_rows(report))
+    return 0
+
+
 # ------------------------------------------------------------ live MIDI
 
 
@@ -858,6 +879,7 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     _bench_live_args(sub.add_parser("live", help="MIDI timing and jam latency over real JACK ports"))
     _bench_harmonize_args(sub.add_parser("harmonize", help="harmony latency: 16 bars, fast path"))
     _bench_transcribe_args(sub.add_parser("transcribe", help="transcription time per audio minute and memory"))
+    _bench_tui_args(sub.add_parser("tui", help="editor first frame, scroll re-render and memory"))
 
 
 @command("bench", "measure latency and throughput against a reference", _bench_args)
