@@ -142,8 +142,9 @@ def measure_transport(probe: JackProbe, count: int = 200) -> list[float]:
     return [(a - s) * 1000 for s, a in zip(sent, arrivals, strict=False)]
 
 
-def measure_playback(probe: JackProbe) -> list[float]:
-    """Absolute error (ms) of every note-on of :func:`bench_song` against its schedule."""
+def measure_playback(probe: JackProbe) -> tuple[list[float], int]:
+    """Absolute error (ms) of every note-on of :func:`bench_song` heard against its
+    schedule, and how many notes never arrived (JACK drops MIDI of late clients)."""
     from composer.live.player import Player
     from composer.live.ports import open_output
     from composer.live.schedule import build_schedule
@@ -174,11 +175,8 @@ def measure_playback(probe: JackProbe) -> list[float]:
         seen[key] = index + 1
         if index < len(expected.get(key, [])):
             errors.append(abs(when - player.started_at - expected[key][index]) * 1000)
-    if len(errors) < sum(len(v) for v in expected.values()):
-        raise PortError(
-            f"the probe heard {len(errors)} of {sum(len(v) for v in expected.values())} notes"
-        )
-    return errors
+    lost = sum(len(v) for v in expected.values()) - len(errors)
+    return errors, lost
 
 
 @contextlib.contextmanager
@@ -320,8 +318,9 @@ def run_live_bench(
             report["jack_transport_ms_median"] = round(statistics.median(transport), 3)
             report["jack_transport_ms_p99"] = round(_percentile(transport, 0.99), 3)
             progress(0.15, "playback")
-            errors = measure_playback(probe)
+            errors, lost = measure_playback(probe)
             report["playback_notes"] = len(errors)
+            report["playback_notes_lost"] = lost
             report["playback_err_ms_median"] = round(statistics.median(errors), 3)
             report["playback_err_ms_p99"] = round(_percentile(errors, 0.99), 3)
             progress(0.45, "harmoniser")
