@@ -212,6 +212,12 @@ class MelodyConstraint:
         mask[self.end_token] = True
         return mask
 
+    def forced_run(self) -> list[int]:
+        """The meter token that must follow a bar line (fed in the same model step)."""
+        if self.state == _AFTER_BAR and not self.done:
+            return [self.vocab.meter_token(self._slot().meter)]
+        return []
+
     def advance(self, token: int) -> None:
         kind = self.vocab.kinds[token]
         if token == self.end_token:
