@@ -222,6 +222,17 @@ def evaluate_sessions(model, sessions: Sessions, seconds: float,
     return {key: value / max(count, 1) for key, value in totals.items()}
 
 
+def _load_state(path: Path) -> dict[str, Any]:
+    """A run's own state file, with weights_only (runs before this fix stored the
+    learning rate as a numpy scalar, which is allowed here and nothing else)."""
+    import torch
+
+    from numpy._core.multiarray import scalar as numpy_scalar
+
+    with torch.serialization.safe_globals([numpy_scalar, np.dtype, np.dtypes.Float64DType]):
+        return torch.load(path, weights_only=True)
+
+
 def _learning_rate(step: int, minutes: float, settings: TrainSettings) -> float:
     """Warm-up, then a cosine decay over whichever budget, steps or minutes, runs out first."""
     if step < settings.warmup_steps:
@@ -230,8 +241,9 @@ def _learning_rate(step: int, minutes: float, settings: TrainSettings) -> float:
                        / max(settings.max_steps - settings.warmup_steps, 1),
                        minutes / settings.max_minutes), 1.0)
     cosine = 0.5 * (1 + np.cos(np.pi * progress))
-    return settings.min_learning_rate + (settings.learning_rate - settings.min_learning_rate) \
-        * cosine
+    # A plain float: numpy scalars in the optimiser state would not load with weights_only.
+    return float(settings.min_learning_rate
+                 + (settings.learning_rate - settings.min_learning_rate) * cosine)
 
 
 def train(model_config, settings: TrainSettings, train_dir: Path, dev_dir: Path,
@@ -262,7 +274,7 @@ def train(model_config, settings: TrainSettings, train_dir: Path, dev_dir: Path,
     step, elapsed, best = 0, 0.0, {"f1": -1.0}
     history: list[dict[str, float]] = []
     if state_path.exists():
-        state = torch.load(state_path, weights_only=True)
+        state = _load_state(state_path)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         step, elapsed = int(state["step"]), float(state["elapsed"])
