@@ -38,11 +38,14 @@ def main() -> int:
         return 1
     tracks = tuple(replace(t, program=PROGRAMS[t.name]) for t in song.tracks)
     keys = song.keys or (replace(estimate_key(n for t in tracks for n in t.notes), tick=0),)
-    song = replace(song, title=TITLE, tracks=tracks, keys=keys,
-                   tempos=(TempoChange.from_bpm(0, TEMPO_BPM),))
+    song = replace(
+        song, title=TITLE, tracks=tracks, keys=keys, tempos=(TempoChange.from_bpm(0, TEMPO_BPM),)
+    )
     out = ROOT / "composer" / "data" / "demo.composer"
     write_project(Project(song=song, view={}), out)
-    print(f"wrote {out}: {len(song.tracks)} tracks, {song.note_count} notes, key {song.keys[0].name}")
+    print(
+        f"wrote {out}: {len(song.tracks)} tracks, {song.note_count} notes, key {song.keys[0].name}"
+    )
     return 0
 
 

@@ -18,39 +18,134 @@ from composer.core.timing import BarGrid
 from composer.errors import InvalidArgumentError
 
 GM_PROGRAMS = (
-    "Acoustic Grand Piano", "Bright Acoustic Piano", "Electric Grand Piano", "Honky-tonk Piano",
-    "Electric Piano 1", "Electric Piano 2", "Harpsichord", "Clavinet",
-    "Celesta", "Glockenspiel", "Music Box", "Vibraphone",
-    "Marimba", "Xylophone", "Tubular Bells", "Dulcimer",
-    "Drawbar Organ", "Percussive Organ", "Rock Organ", "Church Organ",
-    "Reed Organ", "Accordion", "Harmonica", "Tango Accordion",
-    "Acoustic Guitar (nylon)", "Acoustic Guitar (steel)", "Electric Guitar (jazz)",
-    "Electric Guitar (clean)", "Electric Guitar (muted)", "Overdriven Guitar",
-    "Distortion Guitar", "Guitar Harmonics",
-    "Acoustic Bass", "Electric Bass (finger)", "Electric Bass (pick)", "Fretless Bass",
-    "Slap Bass 1", "Slap Bass 2", "Synth Bass 1", "Synth Bass 2",
-    "Violin", "Viola", "Cello", "Contrabass",
-    "Tremolo Strings", "Pizzicato Strings", "Orchestral Harp", "Timpani",
-    "String Ensemble 1", "String Ensemble 2", "Synth Strings 1", "Synth Strings 2",
-    "Choir Aahs", "Voice Oohs", "Synth Voice", "Orchestra Hit",
-    "Trumpet", "Trombone", "Tuba", "Muted Trumpet",
-    "French Horn", "Brass Section", "Synth Brass 1", "Synth Brass 2",
-    "Soprano Sax", "Alto Sax", "Tenor Sax", "Baritone Sax",
-    "Oboe", "English Horn", "Bassoon", "Clarinet",
-    "Piccolo", "Flute", "Recorder", "Pan Flute",
-    "Blown Bottle", "Shakuhachi", "Whistle", "Ocarina",
-    "Lead 1 (square)", "Lead 2 (sawtooth)", "Lead 3 (calliope)", "Lead 4 (chiff)",
-    "Lead 5 (charang)", "Lead 6 (voice)", "Lead 7 (fifths)", "Lead 8 (bass + lead)",
-    "Pad 1 (new age)", "Pad 2 (warm)", "Pad 3 (polysynth)", "Pad 4 (choir)",
-    "Pad 5 (bowed)", "Pad 6 (metallic)", "Pad 7 (halo)", "Pad 8 (sweep)",
-    "FX 1 (rain)", "FX 2 (soundtrack)", "FX 3 (crystal)", "FX 4 (atmosphere)",
-    "FX 5 (brightness)", "FX 6 (goblins)", "FX 7 (echoes)", "FX 8 (sci-fi)",
-    "Sitar", "Banjo", "Shamisen", "Koto",
-    "Kalimba", "Bagpipe", "Fiddle", "Shanai",
-    "Tinkle Bell", "Agogo", "Steel Drums", "Woodblock",
-    "Taiko Drum", "Melodic Tom", "Synth Drum", "Reverse Cymbal",
-    "Guitar Fret Noise", "Breath Noise", "Seashore", "Bird Tweet",
-    "Telephone Ring", "Helicopter", "Applause", "Gunshot",
+    "Acoustic Grand Piano",
+    "Bright Acoustic Piano",
+    "Electric Grand Piano",
+    "Honky-tonk Piano",
+    "Electric Piano 1",
+    "Electric Piano 2",
+    "Harpsichord",
+    "Clavinet",
+    "Celesta",
+    "Glockenspiel",
+    "Music Box",
+    "Vibraphone",
+    "Marimba",
+    "Xylophone",
+    "Tubular Bells",
+    "Dulcimer",
+    "Drawbar Organ",
+    "Percussive Organ",
+    "Rock Organ",
+    "Church Organ",
+    "Reed Organ",
+    "Accordion",
+    "Harmonica",
+    "Tango Accordion",
+    "Acoustic Guitar (nylon)",
+    "Acoustic Guitar (steel)",
+    "Electric Guitar (jazz)",
+    "Electric Guitar (clean)",
+    "Electric Guitar (muted)",
+    "Overdriven Guitar",
+    "Distortion Guitar",
+    "Guitar Harmonics",
+    "Acoustic Bass",
+    "Electric Bass (finger)",
+    "Electric Bass (pick)",
+    "Fretless Bass",
+    "Slap Bass 1",
+    "Slap Bass 2",
+    "Synth Bass 1",
+    "Synth Bass 2",
+    "Violin",
+    "Viola",
+    "Cello",
+    "Contrabass",
+    "Tremolo Strings",
+    "Pizzicato Strings",
+    "Orchestral Harp",
+    "Timpani",
+    "String Ensemble 1",
+    "String Ensemble 2",
+    "Synth Strings 1",
+    "Synth Strings 2",
+    "Choir Aahs",
+    "Voice Oohs",
+    "Synth Voice",
+    "Orchestra Hit",
+    "Trumpet",
+    "Trombone",
+    "Tuba",
+    "Muted Trumpet",
+    "French Horn",
+    "Brass Section",
+    "Synth Brass 1",
+    "Synth Brass 2",
+    "Soprano Sax",
+    "Alto Sax",
+    "Tenor Sax",
+    "Baritone Sax",
+    "Oboe",
+    "English Horn",
+    "Bassoon",
+    "Clarinet",
+    "Piccolo",
+    "Flute",
+    "Recorder",
+    "Pan Flute",
+    "Blown Bottle",
+    "Shakuhachi",
+    "Whistle",
+    "Ocarina",
+    "Lead 1 (square)",
+    "Lead 2 (sawtooth)",
+    "Lead 3 (calliope)",
+    "Lead 4 (chiff)",
+    "Lead 5 (charang)",
+    "Lead 6 (voice)",
+    "Lead 7 (fifths)",
+    "Lead 8 (bass + lead)",
+    "Pad 1 (new age)",
+    "Pad 2 (warm)",
+    "Pad 3 (polysynth)",
+    "Pad 4 (choir)",
+    "Pad 5 (bowed)",
+    "Pad 6 (metallic)",
+    "Pad 7 (halo)",
+    "Pad 8 (sweep)",
+    "FX 1 (rain)",
+    "FX 2 (soundtrack)",
+    "FX 3 (crystal)",
+    "FX 4 (atmosphere)",
+    "FX 5 (brightness)",
+    "FX 6 (goblins)",
+    "FX 7 (echoes)",
+    "FX 8 (sci-fi)",
+    "Sitar",
+    "Banjo",
+    "Shamisen",
+    "Koto",
+    "Kalimba",
+    "Bagpipe",
+    "Fiddle",
+    "Shanai",
+    "Tinkle Bell",
+    "Agogo",
+    "Steel Drums",
+    "Woodblock",
+    "Taiko Drum",
+    "Melodic Tom",
+    "Synth Drum",
+    "Reverse Cymbal",
+    "Guitar Fret Noise",
+    "Breath Noise",
+    "Seashore",
+    "Bird Tweet",
+    "Telephone Ring",
+    "Helicopter",
+    "Applause",
+    "Gunshot",
 )
 """General MIDI program names, indexed by program number 0..127."""
 
@@ -77,8 +172,10 @@ class Selection:
             raise ValueError(f"selection pitches {self.low_pitch}..{self.high_pitch} are invalid")
 
     def contains(self, note: Note) -> bool:
-        return (self.start_tick <= note.start_tick < self.end_tick
-                and self.low_pitch <= note.pitch <= self.high_pitch)
+        return (
+            self.start_tick <= note.start_tick < self.end_tick
+            and self.low_pitch <= note.pitch <= self.high_pitch
+        )
 
     @property
     def all_pitches(self) -> bool:
@@ -98,8 +195,10 @@ class Selection:
 
     def moved(self, delta_ticks: int = 0, semitones: int = 0) -> Selection:
         return Selection(
-            max(0, self.start_tick + delta_ticks), max(1, self.end_tick + delta_ticks),
-            min(127, max(0, self.low_pitch + semitones)), min(127, max(0, self.high_pitch + semitones)),
+            max(0, self.start_tick + delta_ticks),
+            max(1, self.end_tick + delta_ticks),
+            min(127, max(0, self.low_pitch + semitones)),
+            min(127, max(0, self.high_pitch + semitones)),
         )
 
     def describe(self, song: Song) -> str:
@@ -133,8 +232,9 @@ def selected_notes(track: Track, selection: Selection) -> list[Note]:
     return [n for n in track.notes if selection.contains(n)]
 
 
-def target_notes(song: Song, track_index: int, selection: Selection | None,
-                 cursor_tick: int, cursor_pitch: int) -> list[Note]:
+def target_notes(
+    song: Song, track_index: int, selection: Selection | None, cursor_tick: int, cursor_pitch: int
+) -> list[Note]:
     """What an edit acts on: the selected notes, or else the note under the cursor."""
     track = _track(song, track_index)
     if selection is not None:
@@ -149,13 +249,23 @@ def _replace_notes(song: Song, track_index: int, removed: list[Note], added: lis
     return song.replace_track(track_index, track.with_notes(remove_overlaps(kept + added)))
 
 
-def insert_note(song: Song, track_index: int, pitch: int, start_tick: int, duration_ticks: int,
-                velocity: int = 80) -> Song:
+def insert_note(
+    song: Song,
+    track_index: int,
+    pitch: int,
+    start_tick: int,
+    duration_ticks: int,
+    velocity: int = 80,
+) -> Song:
     """Add a note; a note of the same pitch that it overlaps is cut short."""
     if not 0 <= pitch <= 127:
         raise InvalidArgumentError(f"pitch {pitch} is outside MIDI's range")
-    note = Note(pitch=pitch, start_tick=max(0, start_tick), duration_ticks=max(1, duration_ticks),
-                velocity=velocity)
+    note = Note(
+        pitch=pitch,
+        start_tick=max(0, start_tick),
+        duration_ticks=max(1, duration_ticks),
+        velocity=velocity,
+    )
     track = _track(song, track_index)
     # Starting on an existing onset replaces that note rather than stacking two.
     same_onset = [n for n in track.notes if n.pitch == pitch and n.start_tick == note.start_tick]
@@ -174,7 +284,8 @@ def transpose_notes(song: Song, track_index: int, notes: list[Note], semitones: 
     if low + semitones < 0 or high + semitones > 127:
         raise InvalidArgumentError(
             f"cannot transpose by {semitones:+d}: {note_name(low if semitones < 0 else high)} "
-            "would leave the MIDI range")
+            "would leave the MIDI range"
+        )
     moved = [replace(n, pitch=n.pitch + semitones) for n in notes]
     return _replace_notes(song, track_index, notes, moved)
 
@@ -189,13 +300,15 @@ def move_notes(song: Song, track_index: int, notes: list[Note], delta_ticks: int
     return _replace_notes(song, track_index, notes, moved)
 
 
-def resize_notes(song: Song, track_index: int, notes: list[Note], delta_ticks: int,
-                 min_ticks: int) -> Song:
+def resize_notes(
+    song: Song, track_index: int, notes: list[Note], delta_ticks: int, min_ticks: int
+) -> Song:
     """Lengthen (positive ``delta_ticks``) or shorten notes, never below ``min_ticks``."""
     if not notes or delta_ticks == 0:
         return song
-    resized = [replace(n, duration_ticks=max(min_ticks, n.duration_ticks + delta_ticks))
-               for n in notes]
+    resized = [
+        replace(n, duration_ticks=max(min_ticks, n.duration_ticks + delta_ticks)) for n in notes
+    ]
     return _replace_notes(song, track_index, notes, resized)
 
 
@@ -263,8 +376,9 @@ def _unique_name(song: Song, track: Track) -> Track:
 
 def new_track(song: Song, name: str = "", program: int = 0) -> Song:
     """Append an empty track on a free channel."""
-    track = Track(name=name or f"Track {len(song.tracks) + 1}", program=program,
-                  channel=free_channel(song))
+    track = Track(
+        name=name or f"Track {len(song.tracks) + 1}", program=program, channel=free_channel(song)
+    )
     return add_tracks(song, [track])
 
 
@@ -273,8 +387,13 @@ def delete_track(song: Song, track_index: int) -> Song:
     return song.with_tracks([t for i, t in enumerate(song.tracks) if i != track_index])
 
 
-def set_track_properties(song: Song, track_index: int, name: str | None = None,
-                         program: int | None = None, channel: int | None = None) -> Song:
+def set_track_properties(
+    song: Song,
+    track_index: int,
+    name: str | None = None,
+    program: int | None = None,
+    channel: int | None = None,
+) -> Song:
     track = _track(song, track_index)
     try:
         changed = replace(
@@ -316,15 +435,17 @@ def parse_meter(text: str) -> tuple[int, int]:
     return numerator, denominator
 
 
-def set_song_settings(song: Song, title: str, tempo_bpm: float, meter: tuple[int, int],
-                      key: KeySignature | None) -> Song:
+def set_song_settings(
+    song: Song, title: str, tempo_bpm: float, meter: tuple[int, int], key: KeySignature | None
+) -> Song:
     """The song with one tempo, one meter and one key (or none) from the start."""
     try:
         result = set_tempo(song, tempo_bpm)
     except ValueError as err:
         raise InvalidArgumentError(str(err)) from err
-    if (result.time_signatures[0].numerator, result.time_signatures[0].denominator) != meter \
-            or len(result.time_signatures) > 1:
+    if (result.time_signatures[0].numerator, result.time_signatures[0].denominator) != meter or len(
+        result.time_signatures
+    ) > 1:
         result = set_meter(result, *meter)
     keys = () if key is None else (replace(key, tick=0),)
     return replace(result, title=title.strip(), keys=keys)

@@ -14,6 +14,7 @@ unsaved work, and the editor offers to restore them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -96,7 +97,7 @@ class History:
         """Make ``song`` the current state; the redo branch is dropped. False if nothing changed."""
         if song == self.song:
             return False
-        del self._steps[self._index + 1:]
+        del self._steps[self._index + 1 :]
         self._steps.append(Step(song, description, self._next_serial))
         self._next_serial += 1
         self._index += 1
@@ -132,17 +133,20 @@ class RecoveryState:
     def to_json(self) -> str:
         from composer.core.serialize import song_to_dict
 
-        return json.dumps({
-            "format": RECOVERY_FORMAT,
-            "version": RECOVERY_VERSION,
-            "project_path": str(self.project_path) if self.project_path else None,
-            "source": str(self.source) if self.source else None,
-            "written_at": time.time(),
-            "clean_exit": self.clean_exit,
-            "last_edit": self.last_edit,
-            "view": self.view,
-            "song": song_to_dict(self.song),
-        }, separators=(",", ":"))
+        return json.dumps(
+            {
+                "format": RECOVERY_FORMAT,
+                "version": RECOVERY_VERSION,
+                "project_path": str(self.project_path) if self.project_path else None,
+                "source": str(self.source) if self.source else None,
+                "written_at": time.time(),
+                "clean_exit": self.clean_exit,
+                "last_edit": self.last_edit,
+                "view": self.view,
+                "song": song_to_dict(self.song),
+            },
+            separators=(",", ":"),
+        )
 
 
 @dataclass
@@ -160,16 +164,26 @@ class Recovery:
     def describe(self) -> str:
         name = self.project_path.name if self.project_path else "an untitled project"
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.written_at))
-        how = "you quit with unsaved changes" if self.clean_exit else "composer did not close properly"
+        how = (
+            "you quit with unsaved changes"
+            if self.clean_exit
+            else "composer did not close properly"
+        )
         return f"{name}, saved for recovery at {when} ({how}); last edit: {self.last_edit}"
 
 
 class ProjectSession:
     """The project being edited: its history, where it lives, and its safety net."""
 
-    def __init__(self, song: Song, path: Path | None = None, view: dict[str, Any] | None = None,
-                 state_dir: Path | None = None, source: Path | None = None,
-                 description: str = "Open") -> None:
+    def __init__(
+        self,
+        song: Song,
+        path: Path | None = None,
+        view: dict[str, Any] | None = None,
+        state_dir: Path | None = None,
+        source: Path | None = None,
+        description: str = "Open",
+    ) -> None:
         self.history = History(song, description)
         self.path = path
         self.source = source
@@ -227,20 +241,24 @@ class ProjectSession:
             from composer.io.project_file import read_project
 
             project = read_project(path)
-            return ProjectSession(project.song, path=path.resolve(), view=project.view,
-                                  state_dir=state_dir)
+            return ProjectSession(
+                project.song, path=path.resolve(), view=project.view, state_dir=state_dir
+            )
         from composer.io.song_files import load_song
 
         song = load_song(path)
         if not song.note_count:
-            raise InputFileError(f"{path.name}: no notes could be read from this file",
-                                 "it may be damaged, or hold only tempo and meter")
+            raise InputFileError(
+                f"{path.name}: no notes could be read from this file",
+                "it may be damaged, or hold only tempo and meter",
+            )
         if not song.title:
             from dataclasses import replace
 
             song = replace(song, title=path.stem)
-        return ProjectSession(song, source=path.resolve(), state_dir=state_dir,
-                              description=f"Import {path.name}")
+        return ProjectSession(
+            song, source=path.resolve(), state_dir=state_dir, description=f"Import {path.name}"
+        )
 
     def save(self) -> Path:
         """Write the project file; raises InvalidArgumentError when it has no file yet."""
@@ -249,7 +267,7 @@ class ProjectSession:
         return self.save_as(self.path)
 
     def save_as(self, path: str | Path) -> Path:
-        """Write the project to ``path`` (``.composer``), atomically, and make it the project file."""
+        """Write the project to ``path`` (``.composer``) atomically; it becomes the project file."""
         from composer.io.project_file import Project, write_project
 
         path = Path(path).expanduser()
@@ -257,7 +275,8 @@ class ProjectSession:
             if path.suffix.lower() in (".mid", ".midi", ".musicxml", ".xml"):
                 raise InvalidArgumentError(
                     f"{path.name}: a project is saved as {PROJECT_SUFFIX}",
-                    "use Export for MIDI or MusicXML")
+                    "use Export for MIDI or MusicXML",
+                )
             path = path.with_name(path.name + PROJECT_SUFFIX)
         if path.is_dir():
             raise OutputFileError(f"{path}: is a folder")
@@ -298,8 +317,12 @@ class ProjectSession:
         """What the recovery file would hold now. Cheap, so the UI thread can take it
         and hand it to a worker thread for :meth:`write_recovery`."""
         return RecoveryState(
-            song=self.song, view=dict(self.view), serial=self.history.serial,
-            project_path=self.path, source=self.source, clean_exit=clean_exit,
+            song=self.song,
+            view=dict(self.view),
+            serial=self.history.serial,
+            project_path=self.path,
+            source=self.source,
+            clean_exit=clean_exit,
             last_edit=self.history.descriptions()[self.history.position],
         )
 
@@ -329,8 +352,10 @@ class ProjectSession:
             atomic_write_text(self.recovery_file, state.to_json())
         except OSError as err:
             self.autosave_error = f"autosave failed: {err.strerror or err}"
-            raise OutputFileError(f"autosave to {self._recovery_dir()} failed ({err.strerror or err})",
-                                  "save the project somewhere else") from err
+            raise OutputFileError(
+                f"autosave to {self._recovery_dir()} failed ({err.strerror or err})",
+                "save the project somewhere else",
+            ) from err
         except OutputFileError as err:
             self.autosave_error = err.message
             raise
@@ -377,10 +402,8 @@ class ProjectSession:
         lock_path = Path(self._lock_handle.name)
         self._lock_handle.close()
         self._lock_handle = None
-        try:
+        with contextlib.suppress(OSError):
             lock_path.unlink(missing_ok=True)
-        except OSError:
-            pass
 
     def adopt(self, recovery: Recovery) -> None:
         """Take over a recovered file: it is superseded by this session's own autosaves."""
@@ -429,26 +452,24 @@ def find_recoveries(state_dir: Path | None = None) -> list[Recovery]:
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("format") != RECOVERY_FORMAT or int(data["version"]) > RECOVERY_VERSION:
                 raise ValueError("not a recovery file of this version")
-            found.append(Recovery(
-                path=path,
-                song=song_from_dict(data["song"]),
-                view=dict(data.get("view") or {}),
-                project_path=Path(data["project_path"]) if data.get("project_path") else None,
-                written_at=float(data["written_at"]),
-                clean_exit=bool(data.get("clean_exit")),
-                last_edit=str(data.get("last_edit", "")),
-            ))
+            found.append(
+                Recovery(
+                    path=path,
+                    song=song_from_dict(data["song"]),
+                    view=dict(data.get("view") or {}),
+                    project_path=Path(data["project_path"]) if data.get("project_path") else None,
+                    written_at=float(data["written_at"]),
+                    clean_exit=bool(data.get("clean_exit")),
+                    last_edit=str(data.get("last_edit", "")),
+                )
+            )
         except (OSError, ValueError, TypeError, KeyError) as err:
             log.warning("recovery file %s is unreadable (%s); moved aside", path, err)
-            try:
+            with contextlib.suppress(OSError):
                 path.rename(path.with_suffix(".unreadable"))
-            except OSError:
-                pass
         lock = path.with_suffix(".lock")
-        try:
+        with contextlib.suppress(OSError):
             lock.unlink(missing_ok=True)
-        except OSError:
-            pass
     found.sort(key=lambda r: r.written_at, reverse=True)
     return found
 
@@ -475,8 +496,13 @@ def retire_recovery(recovery: Recovery, state_dir: Path | None = None, keep: boo
 
 def session_from_recovery(recovery: Recovery, state_dir: Path | None = None) -> ProjectSession:
     """A session holding recovered work, marked unsaved, attached to its project file if any."""
-    session = ProjectSession(recovery.song, path=recovery.project_path, view=recovery.view,
-                             state_dir=state_dir, description="Recovered work")
+    session = ProjectSession(
+        recovery.song,
+        path=recovery.project_path,
+        view=recovery.view,
+        state_dir=state_dir,
+        description="Recovered work",
+    )
     session.mark_unsaved()
     session.adopt(recovery)
     return session
@@ -542,8 +568,9 @@ def demo_song() -> Song:
     try:
         return project_from_json(demo.read_text(encoding="utf-8"), demo.name).song
     except OSError as err:
-        raise InputFileError(f"the bundled demo song is missing ({demo})",
-                             "reinstall composer") from err
+        raise InputFileError(
+            f"the bundled demo song is missing ({demo})", "reinstall composer"
+        ) from err
 
 
 @dataclass

@@ -20,7 +20,12 @@ from textual.worker import Worker, WorkerState
 
 from composer.errors import ComposerError
 from composer.services.project import Startup, record_crash, startup_session
-from composer.tui.commands import GENERATE, available_commands, service_available
+from composer.tui.commands import (
+    GENERATE,
+    PALETTE_ONLY,
+    available_commands,
+    service_available,
+)
 from composer.tui.screens.editor import EditorScreen
 from composer.tui.screens.help import HelpScreen
 
@@ -37,12 +42,13 @@ class ComposerApp(App[int]):
     CSS_PATH = "app.tcss"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
-        Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
-        Binding("f1", "help", "Help", id="app.help"),
+        Binding("ctrl+q", "quit", "Quit", show=False, id="app.quit"),
+        Binding("f1", "help", "Help", show=False, id="app.help"),
     ]
 
-    def __init__(self, startup: Startup, state_dir: Path | None = None,
-                 preload_models: bool | None = None) -> None:
+    def __init__(
+        self, startup: Startup, state_dir: Path | None = None, preload_models: bool | None = None
+    ) -> None:
         super().__init__()
         self.startup = startup
         self.state_dir = state_dir
@@ -91,12 +97,11 @@ class ComposerApp(App[int]):
         if editor is not None:
             for command in available_commands():
                 yield SystemCommand(
-                    f"{command.title}  ({key_label(command.keys)})", command.help,
-                    lambda action=command.action: self._run_editor_action(action))
-            for title, help_text, action in (
-                ("Build corpus", "Build the training corpus from the music21 corpus (long)",
-                 "build_corpus"),
-            ):
+                    f"{command.title}  ({key_label(command.keys)})",
+                    command.help,
+                    lambda action=command.action: self._run_editor_action(action),
+                )
+            for title, help_text, action in PALETTE_ONLY:
                 yield SystemCommand(title, help_text, lambda a=action: self._run_editor_action(a))
         yield SystemCommand("Help  (F1)", "Every key of the editor", self.action_help)
         yield from super().get_system_commands(screen)
@@ -112,15 +117,26 @@ class ComposerApp(App[int]):
     def _start_preload(self) -> None:
         if not service_available(GENERATE):
             return
-        self.run_worker(self._preload, thread=True, group="background", name="Loading models",
-                        exit_on_error=False)
+        self.run_worker(
+            self._preload,
+            thread=True,
+            group="background",
+            name="Loading models",
+            exit_on_error=False,
+        )
 
     def _preload(self) -> str:
-        from composer.services.generate import DEFAULT_MODEL
-        from composer.services.models import melody_model
+        """Load the best installed melody model (and with it torch) while the user reads."""
+        from composer.services.generate import MODELS
+        from composer.services.models import melody_model, model_dir
 
-        melody_model(DEFAULT_MODEL)
-        return DEFAULT_MODEL
+        installed = [name for name in MODELS if model_dir("melody", name).exists()]
+        if not installed:
+            from composer.errors import ModelError
+
+            raise ModelError("no melody model is installed", "train one with `composer train`")
+        melody_model(installed[0])
+        return installed[0]
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "background" or event.worker.name != "Loading models":
@@ -153,12 +169,16 @@ class ComposerApp(App[int]):
         self.bell()
         self._exit_renderables.append(
             f"composer: internal error: {type(error).__name__}: {error} "
-            f"(your work is kept and offered at the next start; details in {where})")
+            f"(your work is kept and offered at the next start; details in {where})"
+        )
         self._close_messages_no_wait()
 
 
-def make_app(path: str | Path | None = None, state_dir: Path | None = None,
-             preload_models: bool | None = None) -> ComposerApp:
+def make_app(
+    path: str | Path | None = None,
+    state_dir: Path | None = None,
+    preload_models: bool | None = None,
+) -> ComposerApp:
     """Build the editor on ``path``, else the last project, else the demo tune.
 
     Raises InputFileError when ``path`` is given and cannot be opened.

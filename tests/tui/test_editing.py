@@ -12,8 +12,15 @@ from composer.services.editing import Selection
 
 def song_of(*notes: tuple[int, int, int], channel: int = 0) -> Song:
     """notes as (pitch, start_tick, duration_ticks)."""
-    return Song(tracks=(Track(name="A", channel=channel, notes=tuple(
-        Note(pitch=p, start_tick=s, duration_ticks=d) for p, s, d in notes)),))
+    return Song(
+        tracks=(
+            Track(
+                name="A",
+                channel=channel,
+                notes=tuple(Note(pitch=p, start_tick=s, duration_ticks=d) for p, s, d in notes),
+            ),
+        )
+    )
 
 
 def pitches(song: Song, track: int = 0) -> list[tuple[int, int, int]]:
@@ -93,8 +100,11 @@ def test_add_tracks_moves_clashing_channels_and_names():
 def test_track_properties_and_song_settings():
     song = song_of((60, 0, 480))
     changed = editing.set_track_properties(song, 0, name="Flute", program=73, channel=3)
-    assert (changed.tracks[0].name, changed.tracks[0].program, changed.tracks[0].channel) == \
-        ("Flute", 73, 3)
+    assert (changed.tracks[0].name, changed.tracks[0].program, changed.tracks[0].channel) == (
+        "Flute",
+        73,
+        3,
+    )
     assert editing.instrument_name(changed.tracks[0]) == "Flute"
     with pytest.raises(InvalidArgumentError):
         editing.set_track_properties(song, 0, channel=16)
@@ -104,8 +114,10 @@ def test_track_properties_and_song_settings():
     assert settings.keys == (KeySignature(0, 1, "minor"),)
 
 
-@pytest.mark.parametrize("text,name", [("D major", "D major"), ("Bb", "Bb major"),
-                                       ("f# minor", "F# minor"), ("em", "E minor")])
+@pytest.mark.parametrize(
+    "text,name",
+    [("D major", "D major"), ("Bb", "Bb major"), ("f# minor", "F# minor"), ("em", "E minor")],
+)
 def test_parse_key(text: str, name: str):
     key = editing.parse_key(text)
     assert key is not None and key.name == name

@@ -219,8 +219,9 @@ async def test_save_as_then_open_with_unsaved_changes(tmp_path: Path, isolated_s
         assert editor.messages[-1].startswith("Opened mine.composer")
 
 
-async def test_a_corrupt_file_gets_a_dialog_and_the_work_stays(tmp_path: Path, project_file,
-                                                               isolated_state):
+async def test_a_corrupt_file_gets_a_dialog_and_the_work_stays(
+    tmp_path: Path, project_file, isolated_state
+):
     bad = tmp_path / "broken.mid"
     bad.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\xff\xff\xff\xff")
     app = make_app(project_file(two_track_song()), state_dir=isolated_state)
@@ -306,8 +307,10 @@ async def test_small_terminals_fold_the_layout_and_keep_working(project_file, is
         assert editor.messages[-1].startswith("Insert")
         assert editor.roll.region.height >= 6
         await pilot.resize_terminal(20, 6)
+        await pilot.pause(0.1)
         assert editor.has_class("tiny") and editor.query_one("#too-small").display
         await pilot.resize_terminal(120, 36)
+        await pilot.pause(0.1)
         assert not editor.has_class("compact") and editor.query_one("#tracks").display
 
 
@@ -342,8 +345,11 @@ async def test_export_midi_and_musicxml(tmp_path: Path, project_file, isolated_s
             assert isinstance(dialog, FileDialog)
             dialog.query_one("#file-path", Input).value = str(tmp_path / name)
             await pilot.press("enter")
-            await wait_for(pilot, lambda n=name: editor.job is None
-                           and editor.messages[-1].startswith("Exported"), timeout=60)
+            await wait_for(
+                pilot,
+                lambda n=name: editor.job is None and editor.messages[-1].startswith("Exported"),
+                timeout=60,
+            )
             back = load_song(tmp_path / name)
             assert [n.pitch for n in back.tracks[0].notes] == [60, 62, 64, 65, 67, 65, 64, 62]
 
@@ -416,3 +422,24 @@ async def test_a_long_job_shows_progress_and_escape_cancels_it(project_file, iso
         assert not editor.status.has_class("busy") and "finished" not in editor.messages
         assert editor.session.song == before
         assert editor.roll.selection is None  # Esc went to the job, not to the roll
+
+
+async def test_transcribing_a_file_that_is_not_audio_gets_a_dialog(tmp_path: Path, project_file,
+                                                                   isolated_state):
+    fake = tmp_path / "hum.wav"
+    fake.write_text("these are words, not sound\n" * 20)
+    app = make_app(project_file(two_track_song()), state_dir=isolated_state)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = editor_of(app)
+        before = editor.session.song
+        await pilot.press("a")
+        dialog = app.screen
+        assert isinstance(dialog, FormDialog)
+        dialog.query_one("#field-path", Input).value = str(fake)
+        dialog.query_one("#field-path", Input).focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MessageDialog), timeout=60)
+        text = str(app.screen.query_one(".dialog-text").render())
+        assert "hum.wav" in text
+        await pilot.press("enter")
+        assert editor.session.song == before and editor.job is None

@@ -29,7 +29,9 @@ from composer.services.project import (
 
 
 def melody(*pitches: int) -> Song:
-    notes = tuple(Note(pitch=p, start_tick=i * 480, duration_ticks=480) for i, p in enumerate(pitches))
+    notes = tuple(
+        Note(pitch=p, start_tick=i * 480, duration_ticks=480) for i, p in enumerate(pitches)
+    )
     return Song(tracks=(Track(name="Melody", notes=notes),), title="tune")
 
 
@@ -107,7 +109,9 @@ def test_open_a_corrupt_file_is_a_clear_error(tmp_path: Path, content: bytes):
         ProjectSession.open(path, tmp_path)
 
 
-def test_autosave_writes_only_unsaved_work_and_recovery_finds_it_after_the_session_ends(tmp_path: Path):
+def test_autosave_writes_only_unsaved_work_and_recovery_finds_it_after_the_session_ends(
+    tmp_path: Path,
+):
     session = ProjectSession(melody(60), state_dir=tmp_path)
     assert not session.autosave()  # nothing changed
     session.apply(melody(60, 65), "Insert F4")
@@ -129,7 +133,8 @@ def test_recovery_survives_a_killed_process(tmp_path: Path):
         from composer.core.song import Note, Song, Track
         from composer.services.project import ProjectSession
         from pathlib import Path
-        song = Song(tracks=(Track(name="Lead", notes=(Note(pitch=70, start_tick=0, duration_ticks=480),)),))
+        note = Note(pitch=70, start_tick=0, duration_ticks=480)
+        song = Song(tracks=(Track(name="Lead", notes=(note,)),))
         session = ProjectSession(Song(), state_dir=Path({str(tmp_path)!r}))
         session.apply(song, "Insert A#4")
         session.autosave()

@@ -19,11 +19,13 @@ def _app(project_file, state_dir):
 
 def test_editor(snap_compare, project_file, isolated_state):
     """The editor on a two-track song: ruler, note names, colours, cursor, track list, footer."""
-    async def select(pilot):
-        await pilot.press("home", "b", "down", "down")
 
-    assert snap_compare(_app(project_file, isolated_state), terminal_size=(110, 32),
-                        run_before=select)
+    async def select(pilot):
+        await pilot.press("down", "down", "home", "b")
+
+    assert snap_compare(
+        _app(project_file, isolated_state), terminal_size=(110, 32), run_before=select
+    )
 
 
 def test_demo_tune_first_start(snap_compare, isolated_state):
@@ -33,18 +35,28 @@ def test_demo_tune_first_start(snap_compare, isolated_state):
 
 def test_candidate_lanes(snap_compare, project_file, isolated_state):
     """Three continuations side by side, the second highlighted and drawn in the roll."""
+
     def line(*pitches: int) -> Track:
-        notes = tuple(Note(pitch=p, start_tick=3840 + i * 480, duration_ticks=480)
-                      for i, p in enumerate(pitches) if p)
+        notes = tuple(
+            Note(pitch=p, start_tick=3840 + i * 480, duration_ticks=480)
+            for i, p in enumerate(pitches)
+            if p
+        )
         return Track(name="Melody", notes=notes, program=73)
 
     candidates = CandidateSet(
-        kind="continue", title="Continuation of Melody (transformer)",
-        candidates=(Candidate((line(64, 65, 67, 72, 71, 69, 67, 0),), (0,)),
-                    Candidate((line(60, 59, 60, 62, 64, 62, 60, 60),), (0,)),
-                    Candidate((line(67, 69, 71, 72, 74, 72, 71, 67),), (0,))),
-        start_tick=3840, end_tick=7680, track_index=0,
-        messages=("the prompt was in C major; kept to its key",))
+        kind="continue",
+        title="Continuation of Melody (transformer)",
+        candidates=(
+            Candidate((line(64, 65, 67, 72, 71, 69, 67, 0),), (0,)),
+            Candidate((line(60, 59, 60, 62, 64, 62, 60, 60),), (0,)),
+            Candidate((line(67, 69, 71, 72, 74, 72, 71, 67),), (0,)),
+        ),
+        start_tick=3840,
+        end_tick=7680,
+        track_index=0,
+        messages=("the prompt was in C major; kept to its key",),
+    )
 
     async def show(pilot):
         app = pilot.app
@@ -52,8 +64,9 @@ def test_candidate_lanes(snap_compare, project_file, isolated_state):
         await pilot.pause()
         await pilot.press("right")
 
-    assert snap_compare(_app(project_file, isolated_state), terminal_size=(110, 36),
-                        run_before=show)
+    assert snap_compare(
+        _app(project_file, isolated_state), terminal_size=(110, 36), run_before=show
+    )
 
 
 def test_help_screen(snap_compare, isolated_state):

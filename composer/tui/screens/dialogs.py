@@ -55,8 +55,9 @@ class MessageDialog(ModalScreen[None]):
     DEFAULT_CSS = DIALOG_CSS
     BINDINGS = [Binding("escape,enter", "close", "Close", show=False)]
 
-    def __init__(self, title: str, message: str, hint: str | None = None,
-                 error: bool = True) -> None:
+    def __init__(
+        self, title: str, message: str, hint: str | None = None, error: bool = True
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.message = message
@@ -126,8 +127,12 @@ class _SongFileTree(DirectoryTree):
         super().__init__(path, **kwargs)
 
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
-        return [p for p in paths if not p.name.startswith(".")
-                and (p.is_dir() or not self.suffixes or p.suffix.lower() in self.suffixes)]
+        return [
+            p
+            for p in paths
+            if not p.name.startswith(".")
+            and (p.is_dir() or not self.suffixes or p.suffix.lower() in self.suffixes)
+        ]
 
 
 class FileDialog(ModalScreen[Path | None]):
@@ -138,14 +143,23 @@ class FileDialog(ModalScreen[Path | None]):
     checked by whoever opens it, and a bad one gets a clear message there.
     """
 
-    DEFAULT_CSS = DIALOG_CSS + """
+    DEFAULT_CSS = (
+        DIALOG_CSS
+        + """
     FileDialog .dialog { width: 90; }
     FileDialog DirectoryTree { height: 16; margin: 0 0 1 0; }
     """
+    )
     BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
 
-    def __init__(self, title: str, start: Path, suffixes: tuple[str, ...] = (),
-                 default_name: str = "", save: bool = False) -> None:
+    def __init__(
+        self,
+        title: str,
+        start: Path,
+        suffixes: tuple[str, ...] = (),
+        default_name: str = "",
+        save: bool = False,
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.start = start if start.is_dir() else Path.cwd()
@@ -221,10 +235,16 @@ class FormDialog(ModalScreen[Any]):
     DEFAULT_CSS = DIALOG_CSS
     BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
 
-    def __init__(self, title: str, fields: Sequence[Field], build: Callable[[dict[str, Any]], Any],
-                 submit_label: str = "OK", intro: str = "",
-                 browse: dict[str, tuple[str, tuple[str, ...]]] | None = None) -> None:
-        """``browse`` maps a text field's name to (dialog title, suffixes) to offer a file picker."""
+    def __init__(
+        self,
+        title: str,
+        fields: Sequence[Field],
+        build: Callable[[dict[str, Any]], Any],
+        submit_label: str = "OK",
+        intro: str = "",
+        browse: dict[str, tuple[str, tuple[str, ...]]] | None = None,
+    ) -> None:
+        """``browse`` maps a text field's name to (dialog title, suffixes) for a file picker."""
         super().__init__()
         self.title_text = title
         self.fields = list(fields)
@@ -246,11 +266,18 @@ class FormDialog(ModalScreen[Any]):
                             continue
                         yield Label(field.label, markup=False)
                         if field.kind == "select":
-                            yield Select(field.options, value=field.value, allow_blank=False,
-                                         id=f"field-{field.name}")
+                            yield Select(
+                                field.options,
+                                value=field.value,
+                                allow_blank=False,
+                                id=f"field-{field.name}",
+                            )
                         else:
-                            yield Input(str(field.value), placeholder=field.placeholder,
-                                        id=f"field-{field.name}")
+                            yield Input(
+                                str(field.value),
+                                placeholder=field.placeholder,
+                                id=f"field-{field.name}",
+                            )
                         if field.name in self.browse:
                             yield Button("Browse…", id=f"browse-{field.name}")
             yield Label("", classes="form-error", id="form-error")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -67,8 +67,19 @@ COMPACT_WIDTH, COMPACT_HEIGHT = 72, 20
 MIN_WIDTH, MIN_HEIGHT = 30, 8
 """Below either, the editor shows a notice instead of a roll too small to use."""
 
-OPEN_SUFFIXES = (PROJECT_SUFFIX, ".json", ".mid", ".midi", ".kar", ".rmi", ".musicxml", ".xml",
-                 ".mxl", ".abc", ".krn")
+OPEN_SUFFIXES = (
+    PROJECT_SUFFIX,
+    ".json",
+    ".mid",
+    ".midi",
+    ".kar",
+    ".rmi",
+    ".musicxml",
+    ".xml",
+    ".mxl",
+    ".abc",
+    ".krn",
+)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
 EXPORT_SUFFIXES = (".mid", ".midi", ".musicxml", ".xml")
 
@@ -81,6 +92,16 @@ class Job:
     run: Callable[[Callable[[float, str], None], threading.Event], Any]
     done: Callable[[Any], None]
     cancel: threading.Event = field(default_factory=threading.Event)
+
+
+def when_given(action: Callable[[Any], object]) -> Callable[[Any], None]:
+    """A dialog callback that runs ``action`` with the answer, unless the dialog was cancelled."""
+
+    def callback(answer: Any) -> None:
+        if answer is not None:
+            action(answer)
+
+    return callback
 
 
 class ProgressRelay:
@@ -181,9 +202,14 @@ class EditorScreen(Screen):
     """
 
     BINDINGS = [
+        # Help and Quit first, so the footer shows them even in a narrow terminal (the
+        # app's own bindings for these keys stay, for dialogs).
+        Binding("f1", "app.help", "Help", id="editor.help"),
+        Binding("ctrl+q", "app.quit", "Quit", id="editor.quit"),
         *editor_bindings(),
-        Binding("escape", "cancel_job", "Cancel job", show=False, priority=True,
-                id="editor.cancel_job"),
+        Binding(
+            "escape", "cancel_job", "Cancel job", show=False, priority=True, id="editor.cancel_job"
+        ),
     ]
 
     def __init__(self, startup: Startup, state_dir: Path | None = None) -> None:
@@ -206,7 +232,8 @@ class EditorScreen(Screen):
         self.playback: Any = None
         self.playing = False
         self._playhead = PlayheadRelay(self)
-        self._opening_output = False
+        self._stop_requested = False
+        self._output_lock = threading.Lock()
         self.takes_recorded = 0
 
     # ------------------------------------------------------------ layout
@@ -219,7 +246,7 @@ class EditorScreen(Screen):
         yield Label("Make the terminal larger to edit (at least 30×8).", id="too-small")
         yield CandidatePanel(can_audition=service_available(PLAYBACK), id="candidates")
         yield StatusLine(id="status")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def roll(self) -> PianoRoll:
@@ -243,6 +270,12 @@ class EditorScreen(Screen):
             self.say(message)
         if self._recoveries:
             self.call_after_refresh(self._offer_recovery)
+
+    def on_unmount(self) -> None:
+        # However the app ends, no job keeps running and no port or synth stays open.
+        if self.job is not None:
+            self.job.cancel.set()
+        self.close_playback()
 
     def on_resize(self) -> None:
         width, height = self.size
@@ -277,7 +310,9 @@ class EditorScreen(Screen):
                 self._cursor_to_end(roll, song)
         count = len(song.tracks)
         self.muted = frozenset(i for i in view.get("muted", []) if isinstance(i, int) and i < count)
-        self.soloed = frozenset(i for i in view.get("soloed", []) if isinstance(i, int) and i < count)
+        self.soloed = frozenset(
+            i for i in view.get("soloed", []) if isinstance(i, int) and i < count
+        )
         roll.selection = None
 
     @staticmethod
@@ -294,12 +329,18 @@ class EditorScreen(Screen):
 
     def _store_view(self) -> None:
         roll = self.roll
-        self.session.view.update({
-            "cursor_tick": roll.cursor_tick, "cursor_pitch": roll.cursor_pitch,
-            "grid_ticks": roll.grid_ticks, "ticks_per_cell": roll.ticks_per_cell,
-            "rows_per_pitch": roll.rows_per_pitch, "track_index": roll.track_index,
-            "muted": sorted(self.muted), "soloed": sorted(self.soloed),
-        })
+        self.session.view.update(
+            {
+                "cursor_tick": roll.cursor_tick,
+                "cursor_pitch": roll.cursor_pitch,
+                "grid_ticks": roll.grid_ticks,
+                "ticks_per_cell": roll.ticks_per_cell,
+                "rows_per_pitch": roll.rows_per_pitch,
+                "track_index": roll.track_index,
+                "muted": sorted(self.muted),
+                "soloed": sorted(self.soloed),
+            }
+        )
 
     def _song_changed(self) -> None:
         song = self.session.song
@@ -319,7 +360,8 @@ class EditorScreen(Screen):
 
     def _update_tracks(self) -> None:
         self.query_one("#tracks", TrackList).view = TrackView(
-            self.session.song, self.roll.track_index, self.muted, self.soloed)
+            self.session.song, self.roll.track_index, self.muted, self.soloed
+        )
 
     def _update_transport(self, playhead_tick: int | None = None) -> None:
         song, roll = self.session.song, self.roll
@@ -328,14 +370,18 @@ class EditorScreen(Screen):
         key = song.key_at(tick)
         track = song.tracks[roll.track_index].name if song.tracks else ""
         self.query_one("#transport", TransportBar).state = TransportState(
-            playing=self.playing, loop=self.loop,
-            output=("" if not service_available(PLAYBACK) else
-                    (self.output_spec or "FluidSynth")),
+            playing=self.playing,
+            loop=self.loop,
+            output=("" if not service_available(PLAYBACK) else (self.output_spec or "FluidSynth")),
             tempo_bpm=round(song.tempo_at(tick).tempo_bpm, 1),
             meter=str(song.time_signature_at(tick)),
             key=key.name if key else "",
-            bar=bar, beat=round(beat, 2), grid=grid_name(roll.grid_ticks), track=track,
-            project=self.session.name, modified=self.session.dirty,
+            bar=bar,
+            beat=round(beat, 2),
+            grid=grid_name(roll.grid_ticks),
+            track=track,
+            project=self.session.name,
+            modified=self.session.dirty,
         )
 
     def on_piano_roll_cursor_moved(self, event: PianoRoll.CursorMoved) -> None:
@@ -347,10 +393,15 @@ class EditorScreen(Screen):
 
     def on_piano_roll_selection_changed(self, event: PianoRoll.SelectionChanged) -> None:
         if event.selection is not None:
-            notes = len(editing.selected_notes(self._current_track(), event.selection)) \
-                if self.session.song.tracks else 0
-            self.say(f"Selected {event.selection.describe(self.session.song)}: "
-                     f"{notes} note{'s' if notes != 1 else ''}")
+            notes = (
+                len(editing.selected_notes(self._current_track(), event.selection))
+                if self.session.song.tracks
+                else 0
+            )
+            self.say(
+                f"Selected {event.selection.describe(self.session.song)}: "
+                f"{notes} note{'s' if notes != 1 else ''}"
+            )
 
     def on_track_list_clicked(self, event: TrackList.Clicked) -> None:
         if event.part == "mute":
@@ -374,7 +425,9 @@ class EditorScreen(Screen):
         self.say(description)
         return True
 
-    def _edit(self, make: Callable[[Song], Song | None], description: str | Callable[[], str]) -> bool:
+    def _edit(
+        self, make: Callable[[Song], Song | None], description: str | Callable[[], str]
+    ) -> bool:
         """Run an edit; a refusal (out of range, nothing there) is said on the status line."""
         try:
             song = make(self.session.song)
@@ -393,8 +446,9 @@ class EditorScreen(Screen):
         roll = self.roll
         if not self.session.song.tracks:
             return []
-        return editing.target_notes(self.session.song, roll.track_index, roll.selection,
-                                    roll.cursor_tick, roll.cursor_pitch)
+        return editing.target_notes(
+            self.session.song, roll.track_index, roll.selection, roll.cursor_tick, roll.cursor_pitch
+        )
 
     def _need_targets(self, verb: str) -> list | None:
         notes = self._targets()
@@ -416,8 +470,10 @@ class EditorScreen(Screen):
             song = editing.new_track(song, "Track 1")
             track_index = 0
         pitch, tick, length = roll.cursor_pitch, roll.cursor_tick, roll.grid_ticks
-        if self._edit(lambda _: editing.insert_note(song, track_index, pitch, tick, length),
-                      f"Insert {note_name(pitch)} in bar {BarGrid.of(song).bar_at_tick(tick) + 1}"):
+        if self._edit(
+            lambda _: editing.insert_note(song, track_index, pitch, tick, length),
+            f"Insert {note_name(pitch)} in bar {BarGrid.of(song).bar_at_tick(tick) + 1}",
+        ):
             roll.track_index = track_index
             roll.move_cursor(tick + length)
 
@@ -425,26 +481,37 @@ class EditorScreen(Screen):
         notes = self._need_targets("delete")
         if notes:
             index = self.roll.track_index
-            self._edit(lambda s: editing.delete_notes(s, index, notes), f"Delete {self._count(notes)}")
+            self._edit(
+                lambda s: editing.delete_notes(s, index, notes), f"Delete {self._count(notes)}"
+            )
 
     def action_resize(self, steps: int) -> None:
         notes = self._need_targets("lengthen" if steps > 0 else "shorten")
         if notes:
             roll = self.roll
             delta = steps * roll.grid_ticks
-            self._edit(lambda s: editing.resize_notes(s, roll.track_index, notes, delta,
-                                                      min_ticks=min(roll.grid_ticks, PPQ // 8)),
-                       f"{'Lengthen' if steps > 0 else 'Shorten'} {self._count(notes)}")
+            self._edit(
+                lambda s: editing.resize_notes(
+                    s, roll.track_index, notes, delta, min_ticks=min(roll.grid_ticks, PPQ // 8)
+                ),
+                f"{'Lengthen' if steps > 0 else 'Shorten'} {self._count(notes)}",
+            )
 
     def action_transpose(self, semitones: int) -> None:
         notes = self._need_targets("transpose")
         if not notes:
             return
         roll = self.roll
-        amount = {12: "an octave up", -12: "an octave down", 1: "a semitone up",
-                  -1: "a semitone down"}.get(semitones, f"{semitones:+d}")
-        if self._edit(lambda s: editing.transpose_notes(s, roll.track_index, notes, semitones),
-                      f"Transpose {self._count(notes)} {amount}"):
+        amount = {
+            12: "an octave up",
+            -12: "an octave down",
+            1: "a semitone up",
+            -1: "a semitone down",
+        }.get(semitones, f"{semitones:+d}")
+        if self._edit(
+            lambda s: editing.transpose_notes(s, roll.track_index, notes, semitones),
+            f"Transpose {self._count(notes)} {amount}",
+        ):
             self._follow(0, semitones)
 
     def action_move_notes(self, steps: int) -> None:
@@ -453,8 +520,10 @@ class EditorScreen(Screen):
             return
         roll = self.roll
         delta = steps * roll.grid_ticks
-        if self._edit(lambda s: editing.move_notes(s, roll.track_index, notes, delta),
-                      f"Move {self._count(notes)} {'later' if steps > 0 else 'earlier'}"):
+        if self._edit(
+            lambda s: editing.move_notes(s, roll.track_index, notes, delta),
+            f"Move {self._count(notes)} {'later' if steps > 0 else 'earlier'}",
+        ):
             self._follow(delta, 0)
 
     def _follow(self, delta_ticks: int, semitones: int) -> None:
@@ -475,22 +544,27 @@ class EditorScreen(Screen):
         notes = self._need_targets("change")
         if notes:
             index = self.roll.track_index
-            self._edit(lambda s: editing.set_velocity(s, index, notes, delta),
-                       f"{'Louder' if delta > 0 else 'Softer'}: {self._count(notes)}")
+            self._edit(
+                lambda s: editing.set_velocity(s, index, notes, delta),
+                f"{'Louder' if delta > 0 else 'Softer'}: {self._count(notes)}",
+            )
 
     def action_quantise(self) -> None:
         roll = self.roll
         if not self.session.song.tracks:
             return
         track = self._current_track()
-        notes = (editing.selected_notes(track, roll.selection) if roll.selection
-                 else list(track.notes))
+        notes = (
+            editing.selected_notes(track, roll.selection) if roll.selection else list(track.notes)
+        )
         if not notes:
             self.say("No notes to quantise.", error=True)
             return
         grid = roll.grid_ticks
-        self._edit(lambda s: editing.quantise_notes(s, roll.track_index, notes, grid),
-                   f"Quantise {self._count(notes)} to {grid_name(grid)}")
+        self._edit(
+            lambda s: editing.quantise_notes(s, roll.track_index, notes, grid),
+            f"Quantise {self._count(notes)} to {grid_name(grid)}",
+        )
 
     def action_copy(self) -> bool:
         roll = self.roll
@@ -519,8 +593,10 @@ class EditorScreen(Screen):
             song = editing.new_track(song, "Track 1")
             track_index = 0
         at = roll.cursor_tick
-        if self._edit(lambda _: editing.paste_clip(song, track_index, clip, at),
-                      f"Paste {self._count(list(clip.notes))}"):
+        if self._edit(
+            lambda _: editing.paste_clip(song, track_index, clip, at),
+            f"Paste {self._count(list(clip.notes))}",
+        ):
             low = min(n.pitch for n in clip.notes)
             high = max(n.pitch for n in clip.notes)
             roll.selection = Selection(at, at + clip.length_ticks, low, high)
@@ -587,15 +663,25 @@ class EditorScreen(Screen):
         def build(values: dict[str, Any]) -> Song:
             channel = parse_int(values["channel"], "Channel", 1, 16)
             assert channel is not None
-            return editing.set_track_properties(self.session.song, index, name=values["name"],
-                                                program=values["program"], channel=channel - 1)
+            return editing.set_track_properties(
+                self.session.song,
+                index,
+                name=values["name"],
+                program=values["program"],
+                channel=channel - 1,
+            )
 
-        fields = [Field("name", "Name", value=track.name),
-                  Field("program", "Instrument", "select", track.program, programs),
-                  Field("channel", "MIDI channel", value=track.channel + 1,
-                        placeholder="1-16 (10 is drums)")]
-        self.app.push_screen(FormDialog(f"Track {index + 1}", fields, build),
-                             lambda song: song is not None and self.apply(song, f"Track {index + 1} properties"))
+        fields = [
+            Field("name", "Name", value=track.name),
+            Field("program", "Instrument", "select", track.program, programs),
+            Field(
+                "channel", "MIDI channel", value=track.channel + 1, placeholder="1-16 (10 is drums)"
+            ),
+        ]
+        self.app.push_screen(
+            FormDialog(f"Track {index + 1}", fields, build),
+            when_given(lambda song: self.apply(song, f"Track {index + 1} properties")),
+        )
 
     def action_song_settings(self) -> None:
         song = self.session.song
@@ -604,24 +690,36 @@ class EditorScreen(Screen):
         def build(values: dict[str, Any]) -> Song:
             tempo = parse_float(values["tempo"], "Tempo", 20, 400)
             meter = editing.parse_meter(values["meter"])
-            return editing.set_song_settings(self.session.song, values["title"], tempo, meter,
-                                             editing.parse_key(values["key"]))
+            return editing.set_song_settings(
+                self.session.song, values["title"], tempo, meter, editing.parse_key(values["key"])
+            )
 
         intro = ""
         if len(song.tempos) > 1 or len(song.time_signatures) > 1 or len(song.keys) > 1:
-            intro = "This song changes tempo, meter or key along the way; these values replace them."
-        fields = [Field("title", "Title", value=song.title),
-                  Field("tempo", "Tempo (BPM)", value=f"{song.tempos[0].tempo_bpm:g}"),
-                  Field("meter", "Meter", value=str(song.time_signatures[0]), placeholder="4/4"),
-                  Field("key", "Key", value=key, placeholder="e.g. D major, F# minor (blank: none)")]
-        self.app.push_screen(FormDialog("Song settings", fields, build, intro=intro),
-                             lambda result: result is not None and self.apply(result, "Song settings"))
+            intro = (
+                "This song changes tempo, meter or key along the way; these values replace them."
+            )
+        fields = [
+            Field("title", "Title", value=song.title),
+            Field("tempo", "Tempo (BPM)", value=f"{song.tempos[0].tempo_bpm:g}"),
+            Field("meter", "Meter", value=str(song.time_signatures[0]), placeholder="4/4"),
+            Field("key", "Key", value=key, placeholder="e.g. D major, F# minor (blank: none)"),
+        ]
+        self.app.push_screen(
+            FormDialog("Song settings", fields, build, intro=intro),
+            when_given(lambda result: self.apply(result, "Song settings")),
+        )
 
     # ------------------------------------------------------------ jobs
 
-    def start_job(self, title: str, run: Callable[[Callable[[float, str], None], threading.Event], Any],
-                  done: Callable[[Any], None], hint: str = "Esc cancels") -> None:
-        """Run ``run(progress, cancel)`` in a worker thread; ``done(result)`` runs on the UI thread."""
+    def start_job(
+        self,
+        title: str,
+        run: Callable[[Callable[[float, str], None], threading.Event], Any],
+        done: Callable[[Any], None],
+        hint: str = "Esc cancels",
+    ) -> None:
+        """Run ``run(progress, cancel)`` in a worker thread, then ``done(result)`` in the UI."""
         if self.job is not None:
             self.job.cancel.set()
         job = Job(title, run, done)
@@ -646,9 +744,10 @@ class EditorScreen(Screen):
                 self._autosave_failed(worker.error)
             return
         if worker.group == "playback":
-            if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
-                self._opening_output = False
             if event.state == WorkerState.SUCCESS:
+                if self._stop_requested:
+                    self.stop_playback()  # Space came while the output was opening
+                    return
                 self.say(str(worker.result))
                 self._update_transport()
             elif event.state == WorkerState.ERROR:
@@ -658,13 +757,15 @@ class EditorScreen(Screen):
         if worker.group not in ("job", "background"):
             return
         if event.state == WorkerState.SUCCESS and worker.group == "job":
-            job, result = worker.result
-            if job is self.job:
+            assert worker.result is not None
+            finished: Job = worker.result[0]
+            result = worker.result[1]
+            if finished is self.job:
                 self._end_job()
                 try:
-                    job.done(result)
+                    finished.done(result)
                 except ComposerError as err:
-                    self.report_error(err, job.title)
+                    self.report_error(err, finished.title)
         elif event.state == WorkerState.ERROR:
             context = worker.name
             if worker.group == "job":
@@ -686,15 +787,22 @@ class EditorScreen(Screen):
             return
         if isinstance(error, ComposerError):
             self.say(error.one_line(), error=True)
-            self.app.push_screen(MessageDialog.for_error(error, f"{context} failed" if context
-                                                          else "Something went wrong"))
+            self.app.push_screen(
+                MessageDialog.for_error(
+                    error, f"{context} failed" if context else "Something went wrong"
+                )
+            )
             return
         where = record_crash(error or RuntimeError("unknown failure"), self.state_dir)
         text = f"{type(error).__name__}: {error}"
         self.say(f"Internal error in {context or 'a job'}: {text}", error=True)
-        self.app.push_screen(MessageDialog(
-            "Internal error", f"{context or 'A job'} stopped because of a bug in composer: {text}",
-            f"Your song is untouched. The details are in {where}."))
+        self.app.push_screen(
+            MessageDialog(
+                "Internal error",
+                f"{context or 'A job'} stopped because of a bug in composer: {text}",
+                f"Your song is untouched. The details are in {where}.",
+            )
+        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_job":
@@ -710,13 +818,16 @@ class EditorScreen(Screen):
 
     def _generation_fields(self, infill: bool) -> list[Field]:
         from composer.services.generate import MODELS, GenerationSettings
+        from composer.services.models import model_dir
 
         defaults = GenerationSettings()
         v = self.generation_values
-        models = tuple((m, m) for m in MODELS if not (infill and m == "markov"))
-        model = v.get("model", defaults.model)
-        if infill and model == "markov":
-            model = "transformer"
+        usable = [m for m in MODELS if not (infill and m == "markov")]
+        models = tuple((m, m) for m in usable)
+        installed = [m for m in usable if model_dir("melody", m).exists()]
+        model = v.get("model") or (installed[0] if installed else defaults.model)
+        if model not in usable:
+            model = installed[0] if installed else usable[0]
         fields = [Field("model", "Model", "select", model, models)]
         if not infill:
             fields.append(Field("bars", "Bars", value=v.get("bars", defaults.bars)))
@@ -724,9 +835,15 @@ class EditorScreen(Screen):
             Field("variations", "Variations", value=v.get("variations", 4)),
             Field("temperature", "Temperature", value=v.get("temperature", defaults.temperature)),
             Field("top_p", "Top-p", value=v.get("top_p", defaults.top_p)),
-            Field("seed", "Seed", value=v.get("seed", ""), placeholder="blank: a new one each time"),
-            Field("pitch_range", "Pitch range", value=v.get("pitch_range", ""),
-                  placeholder="e.g. C4:C6 (blank: any)"),
+            Field(
+                "seed", "Seed", value=v.get("seed", ""), placeholder="blank: a new one each time"
+            ),
+            Field(
+                "pitch_range",
+                "Pitch range",
+                value=v.get("pitch_range", ""),
+                placeholder="e.g. C4:C6 (blank: any)",
+            ),
             Field("key_lock", "Keep to the key", "check", v.get("key_lock", False)),
         ]
         return fields
@@ -753,10 +870,16 @@ class EditorScreen(Screen):
         roll = self.roll
         from_tick = roll.selection.end_tick if roll.selection else roll.cursor_tick
         where = f"bar {BarGrid.of(self.session.song).bar_and_beat(from_tick)[0]}"
-        dialog = FormDialog("Continue", self._generation_fields(infill=False), self._build_settings,
-                            submit_label="Generate",
-                            intro=f"Continue track {roll.track_index + 1} from {where}.")
-        self.app.push_screen(dialog, lambda settings: settings and self.run_continue(settings, from_tick))
+        dialog = FormDialog(
+            "Continue",
+            self._generation_fields(infill=False),
+            self._build_settings,
+            submit_label="Generate",
+            intro=f"Continue track {roll.track_index + 1} from {where}.",
+        )
+        self.app.push_screen(
+            dialog, when_given(lambda settings: self.run_continue(settings, from_tick))
+        )
 
     def run_continue(self, settings: Any, from_tick: int | None = None) -> None:
         """Generate continuations of the current track (the dialog's second half; tests call it)."""
@@ -767,22 +890,38 @@ class EditorScreen(Screen):
         def run(progress: Callable[[float, str], None], cancel: threading.Event) -> Any:
             from composer.services.generate import continue_melody
 
-            return continue_melody(song, settings, track_index=track_index, from_tick=from_tick,
-                                   progress=progress, cancel=cancel)
+            return continue_melody(
+                song,
+                settings,
+                track_index=track_index,
+                from_tick=from_tick,
+                progress=progress,
+                cancel=cancel,
+            )
 
-        self.start_job(f"Continue ({settings.model})", run,
-                       lambda result: self._offer_melodies(result, settings, "continue"))
+        self.start_job(
+            f"Continue ({settings.model})",
+            run,
+            lambda result: self._offer_melodies(result, settings, "continue"),
+        )
 
     def action_infill(self) -> None:
         roll = self.roll
         song = self.session.song
         selection = roll.selection or Selection.of_bars(
-            song, *(BarGrid.of(song).bar_at_tick(roll.cursor_tick),) * 2)
+            song, *(BarGrid.of(song).bar_at_tick(roll.cursor_tick),) * 2
+        )
         first, last = selection.bar_range(song)
-        dialog = FormDialog("Infill", self._generation_fields(infill=True), self._build_settings,
-                            submit_label="Generate",
-                            intro=f"Regenerate {selection.describe(song)} of track {roll.track_index + 1}.")
-        self.app.push_screen(dialog, lambda settings: settings and self.run_infill(settings, first, last))
+        dialog = FormDialog(
+            "Infill",
+            self._generation_fields(infill=True),
+            self._build_settings,
+            submit_label="Generate",
+            intro=f"Regenerate {selection.describe(song)} of track {roll.track_index + 1}.",
+        )
+        self.app.push_screen(
+            dialog, when_given(lambda settings: self.run_infill(settings, first, last))
+        )
 
     def run_infill(self, settings: Any, first_bar: int, last_bar: int) -> None:
         song, track_index = self.session.song, self.roll.track_index
@@ -790,11 +929,21 @@ class EditorScreen(Screen):
         def run(progress: Callable[[float, str], None], cancel: threading.Event) -> Any:
             from composer.services.generate import infill_melody
 
-            return infill_melody(song, first_bar, last_bar, settings, track_index=track_index,
-                                 progress=progress, cancel=cancel)
+            return infill_melody(
+                song,
+                first_bar,
+                last_bar,
+                settings,
+                track_index=track_index,
+                progress=progress,
+                cancel=cancel,
+            )
 
-        self.start_job(f"Infill ({settings.model})", run,
-                       lambda result: self._offer_melodies(result, settings, "infill"))
+        self.start_job(
+            f"Infill ({settings.model})",
+            run,
+            lambda result: self._offer_melodies(result, settings, "infill"),
+        )
 
     def _offer_melodies(self, result: Any, settings: Any, kind: str) -> None:
         from composer.services.generate import apply_infill
@@ -802,10 +951,14 @@ class EditorScreen(Screen):
         candidates = CandidateSet(
             kind=kind,
             title=f"{'Continuation' if kind == 'continue' else 'Infill'} of "
-                  f"{self.session.song.tracks[result.track_index].name} ({settings.model})",
-            candidates=tuple(Candidate((track,), (result.track_index,)) for track in result.variations),
-            start_tick=result.start_tick, end_tick=result.end_tick,
-            track_index=result.track_index, messages=tuple(result.messages),
+            f"{self.session.song.tracks[result.track_index].name} ({settings.model})",
+            candidates=tuple(
+                Candidate((track,), (result.track_index,)) for track in result.variations
+            ),
+            start_tick=result.start_tick,
+            end_tick=result.end_tick,
+            track_index=result.track_index,
+            messages=tuple(result.messages),
         )
         total = len(result.variations)
         label = "continuation" if kind == "continue" else "infill"
@@ -813,8 +966,10 @@ class EditorScreen(Screen):
         def accept(index: int) -> tuple[Song, str]:
             # Both land the same way: the new bars replace that span of the track and
             # whatever follows it stays, so continuing mid-song keeps the later bars.
-            return (apply_infill(self.session.song, result, index),
-                    f"Accept {label} {index + 1}/{total} ({settings.model})")
+            return (
+                apply_infill(self.session.song, result, index),
+                f"Accept {label} {index + 1}/{total} ({settings.model})",
+            )
 
         self.show_candidates(candidates, accept)
 
@@ -827,35 +982,63 @@ class EditorScreen(Screen):
         index = self.roll.track_index
         ready = available_models("chorale")
         default_model = next((m for m in MODEL_ORDER if m in ready), MODEL_ORDER[-1])
-        styles = (("Four-part chorale (adds Alto, Tenor, Bass)", "chorale"),
-                  ("Chord symbols with a voicing (adds Chords)", "chords"))
-        fields = [Field("style", "Style", "select", "chorale", styles),
-                  Field("model", "Model", "select", default_model,
-                        tuple((m, m) for m in MODEL_ORDER)),
-                  Field("variations", "Variations", value=3),
-                  Field("temperature", "Temperature", value=1.0),
-                  Field("seed", "Seed", value="", placeholder="blank: a new one each time")]
+        styles = (
+            ("Four-part chorale (adds Alto, Tenor, Bass)", "chorale"),
+            ("Chord symbols with a voicing (adds Chords)", "chords"),
+        )
+        fields = [
+            Field("style", "Style", "select", "chorale", styles),
+            Field("model", "Model", "select", default_model, tuple((m, m) for m in MODEL_ORDER)),
+            Field("variations", "Variations", value=3),
+            Field("temperature", "Temperature", value=1.0),
+            Field("seed", "Seed", value="", placeholder="blank: a new one each time"),
+        ]
 
         def build(values: dict[str, Any]) -> dict[str, Any]:
-            return {"style": values["style"], "model": values["model"],
-                    "variations": parse_int(values["variations"], "Variations", 1, 9) or 3,
-                    "temperature": parse_float(values["temperature"], "Temperature", 0.01, 5.0),
-                    "seed": parse_int(values["seed"], "Seed", 0, 2**31 - 1)}
+            return {
+                "style": values["style"],
+                "model": values["model"],
+                "variations": parse_int(values["variations"], "Variations", 1, 9) or 3,
+                "temperature": parse_float(values["temperature"], "Temperature", 0.01, 5.0),
+                "seed": parse_int(values["seed"], "Seed", 0, 2**31 - 1),
+            }
 
         name = self.session.song.tracks[index].name
-        self.app.push_screen(FormDialog("Harmonize", fields, build, submit_label="Harmonize",
-                                        intro=f"Harmonize track {index + 1} ({name})."),
-                             lambda options: options and self.run_harmonize(**options))
+        self.app.push_screen(
+            FormDialog(
+                "Harmonize",
+                fields,
+                build,
+                submit_label="Harmonize",
+                intro=f"Harmonize track {index + 1} ({name}).",
+            ),
+            when_given(lambda options: self.run_harmonize(**options)),
+        )
 
-    def run_harmonize(self, style: str, model: str, variations: int = 3,
-                      temperature: float = 1.0, seed: int | None = None) -> None:
+    def run_harmonize(
+        self,
+        style: str,
+        model: str,
+        variations: int = 3,
+        temperature: float = 1.0,
+        seed: int | None = None,
+    ) -> None:
         song, track_index = self.session.song, self.roll.track_index
 
         def run(progress: Callable[[float, str], None], cancel: threading.Event) -> Any:
             from composer.services.harmonize import harmonize
 
-            return harmonize(song, track_index, style=style, model=model, variations=variations,
-                             seed=seed, temperature=temperature, progress=progress, cancel=cancel)
+            return harmonize(
+                song,
+                track_index,
+                style=style,
+                model=model,
+                variations=variations,
+                seed=seed,
+                temperature=temperature,
+                progress=progress,
+                cancel=cancel,
+            )
 
         def done(result: Any) -> None:
             first_new = len(self.session.song.tracks)
@@ -865,20 +1048,29 @@ class EditorScreen(Screen):
                 title=f"Harmony for {melody} ({result.style}, {result.model}, seed {result.seed})",
                 candidates=tuple(
                     Candidate(tuple(tracks), tuple(range(first_new, first_new + len(tracks))))
-                    for tracks in result.variations),
-                start_tick=0, end_tick=max(song.end_tick, 1), track_index=result.melody_track,
-                messages=tuple(result.messages))
+                    for tracks in result.variations
+                ),
+                start_tick=0,
+                end_tick=max(song.end_tick, 1),
+                track_index=result.melody_track,
+                messages=tuple(result.messages),
+            )
             total = len(result.variations)
             # add_tracks, not harmonize.add_variation: it also keeps track names unique
             # ("Bass 2" beside an existing "Bass").
-            self.show_candidates(candidates, lambda i: (
-                editing.add_tracks(self.session.song, result.variations[i]),
-                f"Harmonize {melody} ({result.style}, {result.model}) {i + 1}/{total}"))
+            self.show_candidates(
+                candidates,
+                lambda i: (
+                    editing.add_tracks(self.session.song, result.variations[i]),
+                    f"Harmonize {melody} ({result.style}, {result.model}) {i + 1}/{total}",
+                ),
+            )
 
         self.start_job(f"Harmonize ({style}, {model})", run, done)
 
-    def show_candidates(self, candidates: CandidateSet,
-                        accept: Callable[[int], tuple[Song, str]]) -> None:
+    def show_candidates(
+        self, candidates: CandidateSet, accept: Callable[[int], tuple[Song, str]]
+    ) -> None:
         """Show generated variations as lanes; ``accept(i)`` gives the song with one applied."""
         if not candidates.candidates:
             self.say("The model returned no variations.", error=True)
@@ -888,18 +1080,28 @@ class EditorScreen(Screen):
             self.say(message)
         self.run_worker(self.candidates.show(candidates), group="ui")
         audition = ", p audition" if self.candidates.can_audition else ""
-        self.say(f"{len(candidates.candidates)} candidates ready: ←/→ choose{audition}, "
-                 "Enter accept, Esc discard")
+        self.say(
+            f"{len(candidates.candidates)} candidates ready: ←/→ choose{audition}, "
+            "Enter accept, Esc discard"
+        )
 
     def on_candidate_panel_highlighted(self, event: CandidatePanel.Highlighted) -> None:
         if self._pending is None:
             return
         candidates = self._pending[0]
         candidate = candidates.candidates[event.index]
-        self.roll.set_ghost(Ghost(
-            tuple((colour, track.notes) for track, colour in
-                  zip(candidate.tracks, candidate.colour_indices, strict=True)),
-            candidates.start_tick, candidates.end_tick))
+        self.roll.set_ghost(
+            Ghost(
+                tuple(
+                    (colour, track.notes)
+                    for track, colour in zip(
+                        candidate.tracks, candidate.colour_indices, strict=True
+                    )
+                ),
+                candidates.start_tick,
+                candidates.end_tick,
+            )
+        )
 
     def on_candidate_panel_accepted(self, event: CandidatePanel.Accepted) -> None:
         if self._pending is None:
@@ -941,11 +1143,24 @@ class EditorScreen(Screen):
     def action_transcribe(self) -> None:
         fields = [
             Field("path", "Audio file", value="", placeholder="a WAV, FLAC, OGG or MP3 file"),
-            Field("mode", "Mode", "select", "auto",
-                  (("automatic", "auto"), ("one voice (hummed, sung)", "mono"),
-                   ("several voices", "poly"))),
-            Field("quantize", "Quantise to", "select", "1/16",
-                  (("1/8", "1/8"), ("1/16", "1/16"), ("1/32", "1/32"), ("off", "off"))),
+            Field(
+                "mode",
+                "Mode",
+                "select",
+                "auto",
+                (
+                    ("automatic", "auto"),
+                    ("one voice (hummed, sung)", "mono"),
+                    ("several voices", "poly"),
+                ),
+            ),
+            Field(
+                "quantize",
+                "Quantise to",
+                "select",
+                "1/16",
+                (("1/8", "1/8"), ("1/16", "1/16"), ("1/32", "1/32"), ("off", "off")),
+            ),
             Field("tempo", "Tempo (BPM)", value="", placeholder="blank: detect it"),
             Field("keep_bends", "Keep pitch bends", "check", False),
         ]
@@ -957,39 +1172,70 @@ class EditorScreen(Screen):
             if not path.is_file():
                 raise ValueError(f"{path} is not a file.")
             tempo = parse_float(values["tempo"], "Tempo", 20, 400) if values["tempo"] else None
-            return {"path": path, "mode": values["mode"], "quantize": values["quantize"],
-                    "tempo_bpm": tempo, "keep_bends": bool(values["keep_bends"])}
+            return {
+                "path": path,
+                "mode": values["mode"],
+                "quantize": values["quantize"],
+                "tempo_bpm": tempo,
+                "keep_bends": bool(values["keep_bends"]),
+            }
 
         self.app.push_screen(
-            FormDialog("Transcribe audio", fields, build, submit_label="Transcribe",
-                       browse={"path": ("Choose an audio file", AUDIO_SUFFIXES)}),
-            lambda options: options and self.run_transcribe(**options))
+            FormDialog(
+                "Transcribe audio",
+                fields,
+                build,
+                submit_label="Transcribe",
+                browse={"path": ("Choose an audio file", AUDIO_SUFFIXES)},
+            ),
+            when_given(lambda options: self.run_transcribe(**options)),
+        )
 
-    def run_transcribe(self, path: Path, mode: str = "auto", quantize: str = "1/16",
-                       tempo_bpm: float | None = None, keep_bends: bool = False) -> None:
+    def run_transcribe(
+        self,
+        path: Path,
+        mode: str = "auto",
+        quantize: str = "1/16",
+        tempo_bpm: float | None = None,
+        keep_bends: bool = False,
+    ) -> None:
         def run(progress: Callable[[float, str], None], cancel: threading.Event) -> Any:
             from composer.services.transcribe import transcribe_file
 
-            return transcribe_file(path, mode=mode, quantize=quantize, tempo_bpm=tempo_bpm,
-                                   keep_bends=keep_bends, progress=progress, cancel=cancel)
+            return transcribe_file(
+                path,
+                mode=mode,
+                quantize=quantize,
+                tempo_bpm=tempo_bpm,
+                keep_bends=keep_bends,
+                progress=progress,
+                cancel=cancel,
+            )
 
         def done(result: Any) -> None:
             heard = result.song
             if not heard.note_count:
-                self.report_error(InvalidArgumentError(f"{path.name}: no notes were heard"),
-                                  "Transcribe")
+                self.report_error(
+                    InvalidArgumentError(f"{path.name}: no notes were heard"), "Transcribe"
+                )
                 return
             song = self.session.song
             if not song.note_count:
                 # An empty project takes the recording's tempo, meter and key too.
-                song = Song(title=song.title or path.stem, tempos=heard.tempos,
-                            time_signatures=heard.time_signatures, keys=heard.keys)
+                song = Song(
+                    title=song.title or path.stem,
+                    tempos=heard.tempos,
+                    time_signatures=heard.time_signatures,
+                    keys=heard.keys,
+                )
             tracks = [t if t.name else Track(name=path.stem, notes=t.notes) for t in heard.tracks]
             first_new = len(song.tracks)
             for message in result.messages:
                 self.say(message)
-            if self.apply(editing.add_tracks(song, tracks),
-                          f"Transcribe {path.name}: {heard.note_count} notes"):
+            if self.apply(
+                editing.add_tracks(song, tracks),
+                f"Transcribe {path.name}: {heard.note_count} notes",
+            ):
                 self.roll.track_index = first_new
 
         self.start_job(f"Transcribe {path.name}", run, done)
@@ -1009,8 +1255,13 @@ class EditorScreen(Screen):
             note = f"MIDI ports cannot be listed: {err.one_line()}"
             return [("composer's virtual input", "")], outputs, note
         inputs += [(name, name) for name in listing.inputs if not name.startswith("composer")]
-        inputs.append((f"composer's virtual input {listing.virtual_input} "
-                       "(connect a controller or DAW to it)", ""))
+        inputs.append(
+            (
+                f"composer's virtual input {listing.virtual_input} "
+                "(connect a controller or DAW to it)",
+                "",
+            )
+        )
         outputs += [(name, name) for name in listing.outputs if not name.startswith("composer")]
         outputs.append((f"virtual output {listing.virtual_output}", "virtual"))
         return inputs, outputs, note
@@ -1019,29 +1270,43 @@ class EditorScreen(Screen):
         inputs, outputs, note = self._port_options()
         song = self.session.song
         default_out = self.output_spec if self.output_spec in [v for _, v in outputs] else ""
-        fields = [Field("input", "MIDI input", "select", inputs[0][1], tuple(inputs)),
-                  Field("output", "Sound to", "select", default_out or "", tuple(outputs)),
-                  Field("tempo", "Tempo (BPM)", value=f"{round(song.tempos[0].tempo_bpm, 1):g}"),
-                  Field("meter", "Meter", value=str(song.time_signatures[0]))]
+        fields = [
+            Field("input", "MIDI input", "select", inputs[0][1], tuple(inputs)),
+            Field("output", "Sound to", "select", default_out or "", tuple(outputs)),
+            Field("tempo", "Tempo (BPM)", value=f"{round(song.tempos[0].tempo_bpm, 1):g}"),
+            Field("meter", "Meter", value=str(song.time_signatures[0])),
+        ]
         return fields, note
 
     @staticmethod
     def _ports(values: dict[str, Any]) -> dict[str, Any]:
         output = values["output"]
-        return {"inp": values["input"] or None, "out": None if output in ("", "virtual") else output,
-                "virtual_in": not values["input"], "virtual_out": output == "virtual"}
+        return {
+            "inp": values["input"] or None,
+            "out": None if output in ("", "virtual") else output,
+            "virtual_in": not values["input"],
+            "virtual_out": output == "virtual",
+        }
 
     def action_record(self) -> None:
         from composer.services.record import RecordSettings, parse_grid
 
         fields, note = self._live_fields()
         grid = grid_name(self.roll.grid_ticks)
-        fields += [Field("count_in", "Count-in bars", value=1),
-                   Field("metronome", "Metronome", "check", True),
-                   Field("thru", "Hear what I play", "check", True),
-                   Field("quantise", "Quantise to", "select", grid if grid != "1/1" else "off",
-                         tuple((name, name) for name in ("off", "1/4", "1/8", "1/8T", "1/16",
-                                                         "1/16T", "1/32")))]
+        fields += [
+            Field("count_in", "Count-in bars", value=1),
+            Field("metronome", "Metronome", "check", True),
+            Field("thru", "Hear what I play", "check", True),
+            Field(
+                "quantise",
+                "Quantise to",
+                "select",
+                grid if grid != "1/1" else "off",
+                tuple(
+                    (name, name) for name in ("off", "1/4", "1/8", "1/8T", "1/16", "1/16T", "1/32")
+                ),
+            ),
+        ]
         bar = BarGrid.of(self.session.song).bar_at_tick(self.roll.cursor_tick)
 
         def build(values: dict[str, Any]) -> dict[str, Any]:
@@ -1049,19 +1314,32 @@ class EditorScreen(Screen):
                 tempo_bpm=parse_float(values["tempo"], "Tempo", 20, 400),
                 meter=values["meter"],
                 count_in_bars=parse_int(values["count_in"], "Count-in bars", 0, 8) or 0,
-                metronome=bool(values["metronome"]), thru=bool(values["thru"]))
+                metronome=bool(values["metronome"]),
+                thru=bool(values["thru"]),
+            )
             quantise = None if values["quantise"] == "off" else parse_grid(values["quantise"])
             return {"settings": settings, "quantise_ticks": quantise, **self._ports(values)}
 
-        intro = (f"The take starts at bar {bar + 1} (the cursor's bar) on a new track; "
-                 "Esc ends it." + (f"\n{note}" if note else ""))
-        self.app.push_screen(FormDialog("Record", fields, build, submit_label="Record", intro=intro),
-                             lambda options: options and self.run_record(**options))
+        intro = (
+            f"The take starts at bar {bar + 1} (the cursor's bar) on a new track; "
+            "Esc ends it." + (f"\n{note}" if note else "")
+        )
+        self.app.push_screen(
+            FormDialog("Record", fields, build, submit_label="Record", intro=intro),
+            when_given(lambda options: self.run_record(**options)),
+        )
 
-    def run_record(self, settings: Any, inp: str | None, out: str | None, virtual_in: bool,
-                   virtual_out: bool, quantise_ticks: int | None = None,
-                   seconds: float | None = None) -> None:
-        """Record a take (until Esc, or ``seconds``) and add it as a new track at the cursor's bar."""
+    def run_record(
+        self,
+        settings: Any,
+        inp: str | None,
+        out: str | None,
+        virtual_in: bool,
+        virtual_out: bool,
+        quantise_ticks: int | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        """Record a take (until Esc, or ``seconds``); it becomes a new track at the cursor's bar."""
         from dataclasses import replace as replace_value
 
         self.stop_playback()
@@ -1073,9 +1351,17 @@ class EditorScreen(Screen):
         def run(progress: Callable[[float, str], None], cancel: threading.Event) -> Any:
             from composer.services.record import record_take
 
-            return record_take(inp, out, virtual_in=virtual_in, virtual_out=virtual_out,
-                               settings=settings, seconds=seconds, take_number=number,
-                               progress=progress, cancel=cancel)
+            return record_take(
+                inp,
+                out,
+                virtual_in=virtual_in,
+                virtual_out=virtual_out,
+                settings=settings,
+                seconds=seconds,
+                take_number=number,
+                progress=progress,
+                cancel=cancel,
+            )
 
         def done(take: Any) -> None:
             self.takes_recorded = number
@@ -1084,11 +1370,13 @@ class EditorScreen(Screen):
                 return
             track = take.track
             if quantise_ticks is not None:
-                track = editing.quantise_notes(Song(tracks=(track,)), 0, list(track.notes),
-                                               quantise_ticks).tracks[0]
+                track = editing.quantise_notes(
+                    Song(tracks=(track,)), 0, list(track.notes), quantise_ticks
+                ).tracks[0]
             notes = tuple(replace_value(n, start_tick=n.start_tick + offset) for n in track.notes)
-            song = editing.add_tracks(self.session.song,
-                                      [replace_value(track, name=f"Take {number}", notes=notes)])
+            song = editing.add_tracks(
+                self.session.song, [replace_value(track, name=f"Take {number}", notes=notes)]
+            )
             if self.apply(song, f"Record take {number}: {len(notes)} notes"):
                 self.roll.track_index = len(song.tracks) - 1
 
@@ -1099,48 +1387,148 @@ class EditorScreen(Screen):
         from composer.services.jam import JamSettings
 
         fields, note = self._live_fields()
-        fields = [Field("mode", "Mode", "select", "harmonize",
-                        (("live harmoniser: each note comes out as a chord", "harmonize"),
-                         ("call and response: play a phrase, pause, hear an answer",
-                          "call-response"))), *fields,
-                  Field("style", "Harmony style", "select", "chorale",
-                        (("chorale voices", "chorale"), ("chords", "chords"))),
-                  Field("harmony_model", "Harmony model", "select", "auto",
-                        (("best installed", "auto"), *((m, m) for m in MODEL_ORDER))),
-                  Field("pause", "Answer after (beats)", value=2),
-                  Field("thru", "Hear what I play", "check", True)]
+        fields = [
+            Field(
+                "mode",
+                "Mode",
+                "select",
+                "harmonize",
+                (
+                    ("live harmoniser: each note comes out as a chord", "harmonize"),
+                    ("call and response: play a phrase, pause, hear an answer", "call-response"),
+                ),
+            ),
+            *fields,
+            Field(
+                "style",
+                "Harmony style",
+                "select",
+                "chorale",
+                (("chorale voices", "chorale"), ("chords", "chords")),
+            ),
+            Field(
+                "harmony_model",
+                "Harmony model",
+                "select",
+                "auto",
+                (("best installed", "auto"), *((m, m) for m in MODEL_ORDER)),
+            ),
+            Field("pause", "Answer after (beats)", value=2),
+            Field("thru", "Hear what I play", "check", True),
+        ]
 
         def build(values: dict[str, Any]) -> dict[str, Any]:
             settings = JamSettings(
-                mode=values["mode"], tempo_bpm=parse_float(values["tempo"], "Tempo", 20, 400),
-                meter=values["meter"], thru=bool(values["thru"]),
+                mode=values["mode"],
+                tempo_bpm=parse_float(values["tempo"], "Tempo", 20, 400),
+                meter=values["meter"],
+                thru=bool(values["thru"]),
                 pause_beats=parse_float(values["pause"], "Answer after", 0.25, 16),
-                style=values["style"], harmony_model=values["harmony_model"],
-                key=self.session.song.keys[0].name if self.session.song.keys else None)
+                style=values["style"],
+                harmony_model=values["harmony_model"],
+                key=self.session.song.keys[0].name if self.session.song.keys else None,
+            )
             return {"settings": settings, **self._ports(values)}
 
         intro = "Play your MIDI controller; Esc ends the jam." + (f"\n{note}" if note else "")
-        self.app.push_screen(FormDialog("Jam", fields, build, submit_label="Start", intro=intro),
-                             lambda options: options and self.run_jam(**options))
+        self.app.push_screen(
+            FormDialog("Jam", fields, build, submit_label="Start", intro=intro),
+            when_given(lambda options: self.run_jam(**options)),
+        )
 
-    def run_jam(self, settings: Any, inp: str | None, out: str | None, virtual_in: bool,
-                virtual_out: bool, seconds: float | None = None) -> None:
+    def run_jam(
+        self,
+        settings: Any,
+        inp: str | None,
+        out: str | None,
+        virtual_in: bool,
+        virtual_out: bool,
+        seconds: float | None = None,
+    ) -> None:
         self.stop_playback()
         self.close_playback()
 
         def run(progress: Callable[[float, str], None], cancel: threading.Event) -> Any:
             from composer.services.jam import run_jam
 
-            return run_jam(settings, inp, out, virtual_in=virtual_in, virtual_out=virtual_out,
-                           seconds=seconds, progress=progress, cancel=cancel)
+            return run_jam(
+                settings,
+                inp,
+                out,
+                virtual_in=virtual_in,
+                virtual_out=virtual_out,
+                seconds=seconds,
+                progress=progress,
+                cancel=cancel,
+            )
 
         def done(result: Any) -> None:
-            what = (f"{result.responses} answer{'s' if result.responses != 1 else ''}"
-                    if result.mode == "call-response" else f"{len(result.events)} events")
+            what = (
+                f"{result.responses} answer{'s' if result.responses != 1 else ''}"
+                if result.mode == "call-response"
+                else f"{len(result.events)} events"
+            )
             errors = f", {result.errors} problems (see the log)" if result.errors else ""
             self.say(f"Jam ({result.mode}) ended: {what}{errors}.")
 
         self.start_job(f"Jam ({settings.mode})", run, done, hint="Esc stops")
+
+    def action_train(self) -> None:
+        fields = [
+            Field(
+                "task",
+                "Task",
+                "select",
+                "melody",
+                (
+                    ("melody continuation", "melody"),
+                    ("chorale harmonisation", "chorale"),
+                    ("chord harmonisation", "chords"),
+                ),
+            ),
+            Field(
+                "model",
+                "Architecture",
+                "select",
+                "lstm",
+                (("Transformer", "transformer"), ("LSTM", "lstm")),
+            ),
+            Field("minutes", "Minutes", value=10),
+        ]
+
+        def build(values: dict[str, Any]) -> dict[str, Any]:
+            return {
+                "task": values["task"],
+                "model": values["model"],
+                "minutes": parse_float(values["minutes"], "Minutes", 0.5, 24 * 60),
+            }
+
+        intro = (
+            "Trains on the built corpus (Build corpus first) and resumes where the last "
+            "run of this task stopped. The checkpoint stays in the run folder; "
+            "`composer train --out` installs one."
+        )
+        self.app.push_screen(
+            FormDialog("Train a model", fields, build, submit_label="Train", intro=intro),
+            when_given(lambda options: self.run_train(**options)),
+        )
+
+    def run_train(self, task: str, model: str, minutes: float) -> None:
+        def run(progress: Callable[[float, str], None], cancel: threading.Event) -> Any:
+            from composer.services.train import train_task
+
+            return train_task(task, model, minutes=minutes, progress=progress, cancel=cancel)
+
+        def done(summary: dict[str, Any]) -> None:
+            self.say(
+                f"Trained {task} {model}: {summary['steps']} steps, best validation loss "
+                f"{summary['best_val_loss']:.4f} ({summary['stopped_because']}); "
+                f"run folder {summary['run_dir']}"
+            )
+
+        self.start_job(
+            f"Train {task} ({model})", run, done, hint="Esc stops (keeps the best so far)"
+        )
 
     def action_build_corpus(self) -> None:
         def run(progress: Callable[[float, str], None], cancel: threading.Event) -> Any:
@@ -1149,20 +1537,18 @@ class EditorScreen(Screen):
             return build_corpus("music21", progress=progress, cancel=cancel)
 
         def done(manifest: dict[str, Any]) -> None:
-            counts = ", ".join(f"{kind}: {sum(c.values())}" for kind, c in manifest["counts"].items())
+            counts = ", ".join(
+                f"{kind}: {sum(c.values())}" for kind, c in manifest["counts"].items()
+            )
             self.say(f"Corpus built in {manifest['seconds']} s ({counts}).")
 
         self.start_job("Build corpus", run, done)
-
 
     # ---------------------------------------------------------- playback
 
     def action_toggle_play(self) -> None:
         if self.playing:
             self.stop_playback()
-            return
-        if self._opening_output:
-            self.say("The output is still starting…")
             return
         roll, song = self.roll, self.session.song
         if roll.selection is not None:
@@ -1179,8 +1565,14 @@ class EditorScreen(Screen):
         self.say(f"Loop {'on: plays ' + what + ' over and over' if self.loop else 'off'}")
         self._update_transport()
 
-    def play(self, song: Song, start_tick: int, end_tick: int | None, message: str,
-             tracks: tuple[int, ...] | None = None) -> None:
+    def play(
+        self,
+        song: Song,
+        start_tick: int,
+        end_tick: int | None,
+        message: str,
+        tracks: tuple[int, ...] | None = None,
+    ) -> None:
         """Play part of ``song`` on the chosen output, opening it first if needed (in a worker:
         starting FluidSynth takes a moment)."""
         if not song.note_count:
@@ -1191,25 +1583,41 @@ class EditorScreen(Screen):
             return
         loop = self.loop
         self.say(f"{message}…")
-        self._opening_output = self.playback is None
+        self.playing = True  # from now on Space stops, even while the output is still opening
+        self._stop_requested = False
         self._open_and_play(song, start_tick, end_tick, tracks, loop, message)
 
     @work(thread=True, exclusive=True, group="playback", exit_on_error=False, name="Playback")
-    def _open_and_play(self, song: Song, start_tick: int, end_tick: int | None,
-                       tracks: tuple[int, ...] | None, loop: bool, message: str) -> str:
-        from composer.services.playback import PlayRange, PlaybackSession
+    def _open_and_play(
+        self,
+        song: Song,
+        start_tick: int,
+        end_tick: int | None,
+        tracks: tuple[int, ...] | None,
+        loop: bool,
+        message: str,
+    ) -> str:
+        from composer.services.playback import PlaybackSession, PlayRange
 
-        if self.playback is None:
-            session = PlaybackSession(self.output_spec, on_position=self._playhead,
-                                      on_finish=lambda reason: self.post_message(
-                                          PlaybackFinished(reason)))
-            session.output.port.add_listener(
-                lambda event: self.post_message(PortNews(
-                    event.describe(), event.kind in ("vanished", "server_lost"))))
-            self.playback = session
+        with self._output_lock:  # two quick plays must not start two synths
+            if self.playback is None:
+                self.playback = self._open_output(PlaybackSession)
         self.playback.play(song, PlayRange(start_tick, end_tick, tracks), loop=loop)
-        self.playing = True
         return f"{message} on {self.playback.port_name}"
+
+    def _open_output(self, session_class: Any) -> Any:
+        """Open the chosen output; its callbacks run on other threads and only post messages."""
+        session = session_class(
+            self.output_spec,
+            on_position=self._playhead,
+            on_finish=lambda reason: self.post_message(PlaybackFinished(reason)),
+        )
+        session.output.port.add_listener(
+            lambda event: self.post_message(
+                PortNews(event.describe(), event.kind in ("vanished", "server_lost"))
+            )
+        )
+        return session
 
     def on_playhead_moved(self, message: PlayheadMoved) -> None:
         tick = message.relay.take()
@@ -1218,6 +1626,8 @@ class EditorScreen(Screen):
             self._update_transport(playhead_tick=tick)
 
     def on_playback_finished(self, message: PlaybackFinished) -> None:
+        if message.reason == "stopped":
+            return  # stops come from here (Space, a new play); stop_playback did the rest
         self.playing = False
         self.roll.playhead_tick = None
         self._update_transport()
@@ -1230,6 +1640,7 @@ class EditorScreen(Screen):
         self.say(message.text[:1].upper() + message.text[1:], error=message.lost)
 
     def stop_playback(self) -> None:
+        self._stop_requested = True
         if self.playback is not None and self.playing:
             self.playback.stop()
             self.say("Stopped.")
@@ -1257,16 +1668,18 @@ class EditorScreen(Screen):
         except ComposerError as err:
             intro = f"No MIDI ports can be listed ({err.one_line()}); FluidSynth still works."
         else:
-            options += [(name, name) for name in listing.outputs
-                        if not name.startswith("composer")]
-            options.append((f"virtual port {listing.virtual_output} (a DAW connects to it)",
-                            "virtual"))
+            options += [(name, name) for name in listing.outputs if not name.startswith("composer")]
+            options.append(
+                (f"virtual port {listing.virtual_output} (a DAW connects to it)", "virtual")
+            )
         current = self.output_spec or ""
         if current not in [value for _, value in options]:
             current = ""
         fields = [Field("output", "Output", "select", current, tuple(options))]
-        self.app.push_screen(FormDialog("Sound output", fields, lambda v: v["output"],
-                                        intro=intro), self._output_chosen)
+        self.app.push_screen(
+            FormDialog("Sound output", fields, lambda v: v["output"], intro=intro),
+            self._output_chosen,
+        )
 
     def _output_chosen(self, value: str | None) -> None:
         if value is None:
@@ -1291,29 +1704,44 @@ class EditorScreen(Screen):
             elif choice == "discard":
                 then()
 
-        self.app.push_screen(ChoiceDialog(
-            "Unsaved changes", f"{self.session.name} has changes that are not saved. "
-            f"Save them before {doing}?",
-            [("Save", "save", "primary"), ("Don't save", "discard", "error"),
-             ("Cancel", "cancel", "default")]), answer)
+        self.app.push_screen(
+            ChoiceDialog(
+                "Unsaved changes",
+                f"{self.session.name} has changes that are not saved. Save them before {doing}?",
+                [
+                    ("Save", "save", "primary"),
+                    ("Don't save", "discard", "error"),
+                    ("Cancel", "cancel", "default"),
+                ],
+            ),
+            answer,
+        )
 
     def action_new_project(self) -> None:
         def new() -> None:
             song = editing.new_track(Song(), "Track 1")
-            self.replace_session(ProjectSession(song, state_dir=self.state_dir,
-                                                description="New project"))
+            self.replace_session(
+                ProjectSession(song, state_dir=self.state_dir, description="New project")
+            )
             self.say("New project.")
 
         self.confirm_discard(new, "starting a new project")
 
     def action_open(self) -> None:
         start = (self.session.path or self.session.source or Path.cwd() / "x").parent
-        self.confirm_discard(lambda: self.app.push_screen(
-            FileDialog("Open a project or import a song file", start, OPEN_SUFFIXES),
-            lambda path: path and self.open_file(path)), "opening another file")
+        def choose() -> None:
+            self.app.push_screen(
+                FileDialog("Open a project or import a song file", start, OPEN_SUFFIXES),
+                when_given(lambda path: self.open_file(path)),
+            )
+
+        self.confirm_discard(
+            choose,
+            "opening another file",
+        )
 
     def open_file(self, path: Path) -> None:
-        """Open (in a worker: music21 can be slow) and switch to it; a bad file leaves all as it was."""
+        """Open ``path`` in a worker (music21 can be slow); a bad file changes nothing."""
         state_dir = self.state_dir
 
         def run(progress: Callable[[float, str], None], cancel: threading.Event) -> ProjectSession:
@@ -1379,16 +1807,31 @@ class EditorScreen(Screen):
             if then is not None:
                 then()
 
-        self.app.push_screen(FileDialog("Save the project as", start, (PROJECT_SUFFIX,),
-                                        default_name=f"{name}{PROJECT_SUFFIX}", save=True), chosen)
+        self.app.push_screen(
+            FileDialog(
+                "Save the project as",
+                start,
+                (PROJECT_SUFFIX,),
+                default_name=f"{name}{PROJECT_SUFFIX}",
+                save=True,
+            ),
+            chosen,
+        )
 
     def action_export(self) -> None:
         start = (self.session.path or self.session.source or Path.cwd() / "x").parent
         stem = (self.session.path or self.session.source or Path(self.session.name)).stem
         name = "".join(c for c in stem if c.isalnum() or c in " -_.") or "song"
-        self.app.push_screen(FileDialog("Export as MIDI (.mid) or MusicXML (.musicxml)", start,
-                                        EXPORT_SUFFIXES, default_name=f"{name}.mid", save=True),
-                             lambda path: path and self.export(path))
+        self.app.push_screen(
+            FileDialog(
+                "Export as MIDI (.mid) or MusicXML (.musicxml)",
+                start,
+                EXPORT_SUFFIXES,
+                default_name=f"{name}.mid",
+                save=True,
+            ),
+            when_given(lambda path: self.export(path)),
+        )
 
     def export(self, path: Path) -> None:
         song = self.session.song
@@ -1402,8 +1845,11 @@ class EditorScreen(Screen):
             progress(-1, f"writing {path.name}")
             return export_song(song, path)
 
-        self.start_job(f"Export {path.name}", run,
-                       lambda out: self.say(f"Exported {len(song.tracks)} tracks to {out}"))
+        self.start_job(
+            f"Export {path.name}",
+            run,
+            lambda out: self.say(f"Exported {len(song.tracks)} tracks to {out}"),
+        )
 
     # ---------------------------------------------------------- autosave
 
@@ -1416,8 +1862,14 @@ class EditorScreen(Screen):
             session.autosave()
             return
         state = session.capture()
-        self.run_worker(lambda: session.write_recovery(state), thread=True, group="autosave",
-                        exclusive=True, exit_on_error=False, name="autosave")
+        self.run_worker(
+            lambda: session.write_recovery(state),
+            thread=True,
+            group="autosave",
+            exclusive=True,
+            exit_on_error=False,
+            name="autosave",
+        )
 
     def _autosave_failed(self, error: BaseException | None) -> None:
         text = error.one_line() if isinstance(error, ComposerError) else str(error)
@@ -1439,10 +1891,14 @@ class EditorScreen(Screen):
                 self.say("Discarded the recovered work (a copy stays in the recovery folder).")
             self._offer_recovery()
 
-        self.app.push_screen(ChoiceDialog(
-            "Recover unsaved work?",
-            f"Unsaved work from an earlier session was kept: {recovery.describe()}.",
-            [("Recover", "recover", "primary"), ("Discard", "discard", "error")]), answer)
+        self.app.push_screen(
+            ChoiceDialog(
+                "Recover unsaved work?",
+                f"Unsaved work from an earlier session was kept: {recovery.describe()}.",
+                [("Recover", "recover", "primary"), ("Discard", "discard", "error")],
+            ),
+            answer,
+        )
 
     # -------------------------------------------------------------- quit
 
@@ -1464,18 +1920,26 @@ class EditorScreen(Screen):
                 self.session.release()
                 self.app.exit()
 
-        self.app.push_screen(ChoiceDialog(
-            "Your changes cannot be kept",
-            f"Quitting now would lose the changes to {self.session.name} since it was last saved "
-            f"({reason}).",
-            [("Save as…", "save_as", "primary"), ("Quit without saving", "quit", "error"),
-             ("Cancel", "cancel", "default")]), answer)
-
+        self.app.push_screen(
+            ChoiceDialog(
+                "Your changes cannot be kept",
+                f"Quitting now would lose the changes to {self.session.name} since it was "
+                f"last saved ({reason}).",
+                [
+                    ("Save as…", "save_as", "primary"),
+                    ("Quit without saving", "quit", "error"),
+                    ("Cancel", "cancel", "default"),
+                ],
+            ),
+            answer,
+        )
 
 
 def _as_port_error(reason: str) -> ComposerError:
     from composer.errors import PortError
 
     detail = reason.removeprefix("error:").strip()
-    return PortError(f"playback stopped: {detail}",
-                     "check the MIDI output (o chooses another); the song is unchanged")
+    return PortError(
+        f"playback stopped: {detail}",
+        "check the MIDI output (o chooses another); the song is unchanged",
+    )

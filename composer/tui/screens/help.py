@@ -10,16 +10,31 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from composer.tui.commands import GROUPS, available_commands
+from composer.tui.commands import GROUPS, PALETTE_ONLY, available_commands
 from composer.tui.widgets.candidates import CandidatePanel
 from composer.tui.widgets.piano_roll import PianoRoll
 
 _KEY_NAMES = {
-    "left_square_bracket": "[", "right_square_bracket": "]", "plus": "+", "minus": "-",
-    "equals_sign": "=", "greater_than_sign": ">", "less_than_sign": "<", "space": "Space",
-    "enter": "Enter", "escape": "Esc", "delete": "Del", "backspace": "Backspace",
-    "pageup": "PgUp", "pagedown": "PgDn", "home": "Home", "end": "End",
-    "left": "←", "right": "→", "up": "↑", "down": "↓",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+    "plus": "+",
+    "minus": "-",
+    "equals_sign": "=",
+    "greater_than_sign": ">",
+    "less_than_sign": "<",
+    "space": "Space",
+    "enter": "Enter",
+    "escape": "Esc",
+    "delete": "Del",
+    "backspace": "Backspace",
+    "pageup": "PgUp",
+    "pagedown": "PgDn",
+    "home": "Home",
+    "end": "End",
+    "left": "←",
+    "right": "→",
+    "up": "↑",
+    "down": "↓",
 }
 
 
@@ -38,8 +53,9 @@ def help_rows() -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
     commands = available_commands()
     for group in GROUPS:
-        rows += [(group, key_label(c.keys), f"{c.title}: {c.help}") for c in commands
-                 if c.group == group]
+        rows += [
+            (group, key_label(c.keys), f"{c.title}: {c.help}") for c in commands if c.group == group
+        ]
     for binding in PianoRoll.BINDINGS:
         assert isinstance(binding, Binding)
         rows.append(("Piano roll", key_label(binding.key), binding.description))
@@ -48,6 +64,7 @@ def help_rows() -> list[tuple[str, str, str]]:
         if binding.id:
             rows.append(("Candidate lanes", key_label(binding.key), binding.description))
     rows.append(("Candidate lanes", "1-9", "Choose that candidate"))
+    rows += [("Palette only", "Ctrl+P", f"{title}: {text}") for title, text, _ in PALETTE_ONLY]
     rows += [
         ("App", "F1", "This help"),
         ("App", "Ctrl+P", "Command palette: every command by name"),

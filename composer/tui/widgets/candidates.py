@@ -84,8 +84,9 @@ class CandidateLane(Widget):
         rows = max(1, min(height, high - low + 1))
         span_ticks = max(1, self.end_tick - self.start_tick)
         grid: list[list[tuple[str, str]]] = [[(" ", "")] * width for _ in range(rows)]
-        for track, colour_index in zip(self.candidate.tracks, self.candidate.colour_indices,
-                                       strict=True):
+        for track, colour_index in zip(
+            self.candidate.tracks, self.candidate.colour_indices, strict=True
+        ):
             colour = track_colour(colour_index)
             for note in track.notes:
                 row = rows - 1 - (note.pitch - low) * (rows - 1) // max(1, high - low)
@@ -180,15 +181,18 @@ class CandidatePanel(Vertical, can_focus=True):
         self.candidates = candidates
         lanes = self.query_one("#candidate-lanes", Horizontal)
         await lanes.remove_children()
-        await lanes.mount_all([
-            CandidateLane(c, i + 1, candidates.start_tick, candidates.end_tick)
-            for i, c in enumerate(candidates.candidates)
-        ])
+        await lanes.mount_all(
+            [
+                CandidateLane(c, i + 1, candidates.start_tick, candidates.end_tick)
+                for i, c in enumerate(candidates.candidates)
+            ]
+        )
         count = len(candidates.candidates)
         audition = " · p audition" if self.can_audition else ""
         self.query_one("#candidate-title", Label).update(
             f"{candidates.title} — {count} candidate{'s' if count != 1 else ''}: "
-            f"←/→ or 1-9 choose{audition} · Enter accept · Esc discard")
+            f"←/→ or 1-9 choose{audition} · Enter accept · Esc discard"
+        )
         messages = self.query_one("#candidate-messages", Label)
         messages.update("\n".join(candidates.messages))
         messages.display = bool(candidates.messages)

@@ -39,13 +39,26 @@ RULER = 2
 """Rows for the bar numbers and beat marks at the top."""
 
 TRACK_COLOURS = (
-    "#e06c75", "#61afef", "#98c379", "#e5c07b", "#c678dd", "#56b6c2", "#d19a66", "#f0a0c0",
+    "#e06c75",
+    "#61afef",
+    "#98c379",
+    "#e5c07b",
+    "#c678dd",
+    "#56b6c2",
+    "#d19a66",
+    "#f0a0c0",
 )
 """Track colours by track index (repeating), chosen to stay distinct on dark and light themes."""
 
 GRID_STEPS: tuple[tuple[str, int], ...] = (
-    ("1/1", 4 * PPQ), ("1/2", 2 * PPQ), ("1/4", PPQ), ("1/4T", 2 * PPQ // 3),
-    ("1/8", PPQ // 2), ("1/8T", PPQ // 3), ("1/16", PPQ // 4), ("1/16T", PPQ // 6),
+    ("1/1", 4 * PPQ),
+    ("1/2", 2 * PPQ),
+    ("1/4", PPQ),
+    ("1/4T", 2 * PPQ // 3),
+    ("1/8", PPQ // 2),
+    ("1/8T", PPQ // 3),
+    ("1/16", PPQ // 4),
+    ("1/16T", PPQ // 6),
     ("1/32", PPQ // 8),
 )
 """Cursor grid steps, coarse to fine: name and length in ticks."""
@@ -91,8 +104,11 @@ class _PitchIndex:
         self.by_pitch: dict[int, tuple[list[int], list[Note], int]] = {}
         for pitch, notes in rows.items():
             notes.sort()
-            self.by_pitch[pitch] = ([n.start_tick for n in notes], notes,
-                                    max(n.duration_ticks for n in notes))
+            self.by_pitch[pitch] = (
+                [n.start_tick for n in notes],
+                notes,
+                max(n.duration_ticks for n in notes),
+            )
 
     def window(self, pitch: int, start_tick: int, end_tick: int) -> list[Note]:
         """Notes of ``pitch`` that sound somewhere in ``start_tick``..``end_tick``."""
@@ -124,9 +140,15 @@ class PianoRoll(ScrollView, can_focus=True):
     """
 
     COMPONENT_CLASSES = {
-        "piano-roll--gutter", "piano-roll--gutter-black", "piano-roll--ruler",
-        "piano-roll--row", "piano-roll--row-black", "piano-roll--bar-line",
-        "piano-roll--cursor", "piano-roll--selection", "piano-roll--playhead",
+        "piano-roll--gutter",
+        "piano-roll--gutter-black",
+        "piano-roll--ruler",
+        "piano-roll--row",
+        "piano-roll--row-black",
+        "piano-roll--bar-line",
+        "piano-roll--cursor",
+        "piano-roll--selection",
+        "piano-roll--playhead",
     }
 
     DEFAULT_CSS = """
@@ -227,8 +249,14 @@ class PianoRoll(ScrollView, can_focus=True):
         def control(self) -> PianoRoll:
             return self.roll
 
-    def __init__(self, song: Song | None = None, *, name: str | None = None,
-                 id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        song: Song | None = None,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._index: list[_PitchIndex] = []
         self._grid = BarGrid.of(Song())
@@ -285,8 +313,11 @@ class PianoRoll(ScrollView, can_focus=True):
         self.refresh()
 
     def _update_virtual_size(self) -> None:
-        end = max(self.song.end_tick, self.cursor_tick + self.grid_ticks,
-                  self._ghost.end_tick if self._ghost else 0)
+        end = max(
+            self.song.end_tick,
+            self.cursor_tick + self.grid_ticks,
+            self._ghost.end_tick if self._ghost else 0,
+        )
         bar = self._grid.bar_at_tick(end) + 9  # room to write on past the end
         columns = -(-self._grid.bar_start_tick(bar) // self.ticks_per_cell)
         size = Size(GUTTER + columns, RULER + 128 * self.rows_per_pitch)
@@ -400,7 +431,9 @@ class PianoRoll(ScrollView, can_focus=True):
         self.ticks_per_cell = levels[min(len(levels) - 1, max(0, position + direction))]
 
     def action_row_height(self, direction: int) -> None:
-        position = ROW_HEIGHTS.index(self.rows_per_pitch) if self.rows_per_pitch in ROW_HEIGHTS else 0
+        position = (
+            ROW_HEIGHTS.index(self.rows_per_pitch) if self.rows_per_pitch in ROW_HEIGHTS else 0
+        )
         self.rows_per_pitch = ROW_HEIGHTS[min(len(ROW_HEIGHTS) - 1, max(0, position + direction))]
 
     def action_select_bar(self) -> None:
@@ -420,8 +453,9 @@ class PianoRoll(ScrollView, can_focus=True):
 
     def _is_whole_bars(self, selection: Selection) -> bool:
         first, last = selection.bar_range(self.song)
-        return (selection.start_tick == self._grid.bar_start_tick(first)
-                and selection.end_tick == self._grid.bar_start_tick(last + 1))
+        return selection.start_tick == self._grid.bar_start_tick(
+            first
+        ) and selection.end_tick == self._grid.bar_start_tick(last + 1)
 
     def action_select_all(self) -> None:
         end = max(self.song.end_tick, 1)
@@ -445,8 +479,9 @@ class PianoRoll(ScrollView, can_focus=True):
         anchor_tick, anchor_pitch = self._anchor
         start = min(anchor_tick, self.cursor_tick)
         end = max(anchor_tick, self.cursor_tick) + self.grid_ticks
-        self.selection = Selection(start, end, min(anchor_pitch, self.cursor_pitch),
-                                   max(anchor_pitch, self.cursor_pitch))
+        self.selection = Selection(
+            start, end, min(anchor_pitch, self.cursor_pitch), max(anchor_pitch, self.cursor_pitch)
+        )
 
     def move_cursor(self, tick: int, pitch: int | None = None) -> None:
         """Put the cursor at ``tick`` (snapped to the grid) and ``pitch``, scrolling to it."""
@@ -639,7 +674,6 @@ class PianoRoll(ScrollView, can_focus=True):
         bar_style = row_style + self._style("bar-line")
         chars = [" "] * columns
         styles = [row_style] * columns
-        tpc = self.ticks_per_cell
         for column, kind in self._grid_lines(left, columns):
             chars[column] = "│" if kind == "bar" else "┊"
             if kind == "bar":
@@ -670,8 +704,14 @@ class PianoRoll(ScrollView, can_focus=True):
             bar += 1
         return lines
 
-    def _render_row(self, pitch: int, sub_row: int, left: int, columns: int,
-                    selection_span: tuple[int, int] | None) -> Strip:
+    def _render_row(
+        self,
+        pitch: int,
+        sub_row: int,
+        left: int,
+        columns: int,
+        selection_span: tuple[int, int] | None,
+    ) -> Strip:
         black = pitch % 12 in _BLACK_KEYS
         base_chars, base_styles = self._background(black, left, columns)
         chars = list(base_chars)
@@ -701,22 +741,37 @@ class PianoRoll(ScrollView, can_focus=True):
             style = self._note_style(track_index, kind)
             selected_style = self._note_style(track_index, "selected")
             for note in notes:
-                note_style = (selected_style if track_index == current and selection is not None
-                              and selection.contains(note) else style)
+                note_style = (
+                    selected_style
+                    if track_index == current and selection is not None and selection.contains(note)
+                    else style
+                )
                 self._paint(chars, styles, note, note_style, left, columns, first_row)
         ghost = self._ghost
         if ghost is not None:
-            for colour_index, notes in ghost.parts:
+            for colour_index, ghost_notes in ghost.parts:
                 style = self._note_style(colour_index, "ghost")
-                for note in notes:
-                    if (note.pitch == pitch and note.end_tick > start_tick
-                            and note.start_tick < end_tick):
+                for note in ghost_notes:
+                    if (
+                        note.pitch == pitch
+                        and note.end_tick > start_tick
+                        and note.start_tick < end_tick
+                    ):
                         self._paint(chars, styles, note, style, left, columns, first_row, fill="░")
         gutter = self._gutter(pitch, first_row, black)
         return Strip([gutter, *_runs(chars, styles)], GUTTER + columns)
 
-    def _paint(self, chars: list[str], styles: list[Style], note: Note, style: Style,
-               left: int, columns: int, first_row: bool, fill: str = " ") -> None:
+    def _paint(
+        self,
+        chars: list[str],
+        styles: list[Style],
+        note: Note,
+        style: Style,
+        left: int,
+        columns: int,
+        first_row: bool,
+        fill: str = " ",
+    ) -> None:
         tpc = self.ticks_per_cell
         first = note.start_tick // tpc - left
         last = max(first + 1, -(-note.end_tick // tpc) - left)
@@ -779,7 +834,7 @@ class PianoRoll(ScrollView, can_focus=True):
 
 def _runs(chars: list[str], styles: list[Style]) -> list[Segment]:
     """Run-length encode cells into segments (styles compared by identity first)."""
-    segments = []
+    segments: list[Segment] = []
     if not chars:
         return segments
     start = 0
@@ -800,6 +855,7 @@ def _restyle(strip: Strip, x: int, width: int, style: Style) -> Strip:
     if end <= x:
         return strip
     head, middle, tail = strip.divide([x, end, length])
-    middle = Strip([Segment(text, (seg_style or Style()) + style)
-                    for text, seg_style, _ in middle], end - x)
+    middle = Strip(
+        [Segment(text, (seg_style or Style()) + style) for text, seg_style, _ in middle], end - x
+    )
     return Strip.join([head, middle, tail])

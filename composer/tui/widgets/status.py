@@ -23,7 +23,9 @@ class StatusLine(Horizontal):
         padding: 0 1;
         #status-message { width: 1fr; height: 1; }
         #status-progress { display: none; width: 32; height: 1; }
-        #status-hint { display: none; width: auto; height: 1; color: $text-muted; padding: 0 0 0 1; }
+        #status-hint {
+            display: none; width: auto; height: 1; color: $text-muted; padding: 0 0 0 1;
+        }
         &.busy #status-progress { display: block; }
         &.busy #status-hint { display: block; }
         &.error #status-message { color: $error; }

@@ -91,11 +91,15 @@ class TrackList(Widget):
             first = Text(no_wrap=True)
             first.append("██ ", style=track_colour(index))
             first.append(f"{name:<{name_width}}", style=off_style if index not in audible else "")
-            first.append("M" if index in view.muted else "·",
-                         style="bold reverse red" if index in view.muted else "dim")
+            first.append(
+                "M" if index in view.muted else "·",
+                style="bold reverse red" if index in view.muted else "dim",
+            )
             first.append(" ")
-            first.append("S" if index in view.soloed else "·",
-                         style="bold reverse yellow" if index in view.soloed else "dim")
+            first.append(
+                "S" if index in view.soloed else "·",
+                style="bold reverse yellow" if index in view.soloed else "dim",
+            )
             if line_style is not None:
                 first.stylize(line_style)
             span = ""

@@ -79,7 +79,7 @@ class TransportBar(Widget):
         room = width - text.cell_len - 2
         if room >= 12 or room >= len(project):
             if len(project) > room:
-                project = project[:room - 1] + "…"
+                project = project[: room - 1] + "…"
             text.append(" " * (width - text.cell_len - len(project)))
             text.append(project, style=self.get_component_rich_style("transport--project"))
         return text
