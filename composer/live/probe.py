@@ -91,6 +91,13 @@ class JackProbe:
         self.sent += 1
         return now
 
+    def reset(self) -> None:
+        """Forget what arrived and what sounds; plug the keyboard in if it was pulled."""
+        self.plug_keyboard()
+        with self._lock:
+            self.arrivals = []
+            self.sounding.clear()
+
     def take_arrivals(self) -> list[tuple[float, list[int]]]:
         with self._lock:
             out, self.arrivals = self.arrivals, []

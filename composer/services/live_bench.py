@@ -60,7 +60,9 @@ def _percentile(values: list[float], q: float) -> float:
 def _jack(period: int) -> Iterator[dict[str, Any]]:
     """A JACK server: the running one if any, else a private one with ``period`` frames."""
     from composer.live.backends import jack_server_running
-    from composer.live.jackd import JackServer
+    from composer.live.jackd import JackServer, boost_priority
+
+    boost_priority()  # as an audio setup runs its JACK clients (only where allowed)
 
     if jack_server_running():
         yield {"jack_server": "already running", "jack_period_ms": _running_period_ms()}

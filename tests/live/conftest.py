@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from composer.live.jackd import JackServer
+from composer.live.jackd import JackServer, boost_priority
 from composer.live.probe import JackProbe
 
 PERIOD_S = 256 / 48000
@@ -20,6 +20,9 @@ PERIOD_S = 256 / 48000
 
 @pytest.fixture(scope="session")
 def jack_server():
+    # JACK's threads must not starve behind other busy jobs on the machine (they run
+    # at realtime priority on an audio setup): raise ours where allowed.
+    boost_priority()
     server = JackServer(period=256).start()
     yield server
     server.stop()

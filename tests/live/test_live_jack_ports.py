@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from live_helpers import real_time
 
 from composer.errors import InvalidArgumentError, PortError
 from composer.live.backends import CLIENT_LOCK, choose_backend
@@ -49,6 +50,7 @@ def test_unknown_port_names_list_the_ports_that_exist(probe):
             pads.delete()
 
 
+@real_time
 def test_input_receives_notes_sysex_and_clock_with_arrival_times(probe):
     with open_input(probe.keys_name, "jack") as inp:
         time.sleep(0.05)
@@ -62,6 +64,7 @@ def test_input_receives_notes_sysex_and_clock_with_arrival_times(probe):
     assert all(before <= m.time <= time.monotonic() for m in got)
 
 
+@real_time
 def test_virtual_ports_are_visible_to_other_clients(probe):
     with (
         open_output(virtual=True, backend="jack") as out,
@@ -84,6 +87,7 @@ def test_virtual_ports_are_visible_to_other_clients(probe):
                 daw.delete()
 
 
+@real_time
 def test_panic_and_close_turn_off_what_was_left_sounding(probe):
     out = open_output(probe.synth_name, "jack")
     time.sleep(0.05)
@@ -99,6 +103,7 @@ def test_panic_and_close_turn_off_what_was_left_sounding(probe):
     assert {(0, 123), (2, 123), (0, 121), (2, 121)} <= controls
 
 
+@real_time
 def test_a_vanished_input_is_reported_and_reopened_when_it_returns(probe):
     events = []
     with open_input(probe.keys_name, "jack") as inp:
@@ -113,6 +118,7 @@ def test_a_vanished_input_is_reported_and_reopened_when_it_returns(probe):
         assert inp.receive(2.0).message.note == 61
 
 
+@real_time
 def test_a_vanished_output_drops_messages_and_is_silenced_when_back(jack_server):
     import rtmidi
 
