@@ -406,7 +406,16 @@ class ProjectSession:
             lock_path.unlink(missing_ok=True)
 
     def adopt(self, recovery: Recovery) -> None:
-        """Take over a recovered file: it is superseded by this session's own autosaves."""
+        """Take over a recovered file: this session's own recovery file replaces it.
+
+        The old file goes only once the new one is written, so a crash in between
+        still finds the work.
+        """
+        try:
+            self.write_recovery(self.capture())
+        except OutputFileError:
+            log.warning("kept %s: this session cannot write its own recovery file", recovery.path)
+            return
         retire_recovery(recovery, self._state_dir, keep=False)
 
 

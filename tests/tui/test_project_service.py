@@ -168,7 +168,7 @@ def test_close_keeps_unsaved_work_as_a_clean_exit_and_removes_it_once_saved(tmp_
 
 
 def test_close_reports_when_the_work_cannot_be_kept(tmp_path: Path):
-    blocker = tmp_path / "state"
+    blocker = tmp_path / "blocked-state"
     blocker.write_text("a file where the state folder should be")
     session = ProjectSession(melody(60), state_dir=blocker)
     session.apply(melody(61), "Edit")
