@@ -73,7 +73,10 @@ def test_harmoniser_answers_every_note_and_survives_the_keyboard_vanishing(probe
     finally:
         cancel.set()
         thread.join(30)
-    assert probe.wait_for(lambda: probe.sounding_keys() == [])
+    assert probe.wait_for(lambda: probe.sounding_keys() == [], 10.0), (
+        probe.sounding_keys(),
+        [raw for _, raw in probe.arrivals][-12:],
+    )
 
 
 @real_time
