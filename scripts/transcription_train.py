@@ -5,9 +5,10 @@
 
 Reads ``<cache>/transcription/renders/{train,dev}`` (made by
 scripts/transcription_render.py), trains in ``runs/transcription/`` (resuming
-from its ``state.pt`` if there is one), and with ``--ship`` writes the best
-dev checkpoint to ``models/transcription/`` with its model card (the
-evaluation figures are added by scripts/transcription_eval.py --card).
+from its ``state.pt`` if there is one), and with ``--ship`` picks the decoder thresholds on
+the dev sessions and writes the best dev checkpoint to
+``models/transcription/`` with its model card (the evaluation figures are
+added by scripts/transcription_eval.py).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def main() -> int:
 
     from composer.audio.checkpoint import save_checkpoint
     from composer.audio.model import Transcriber, TranscriberConfig
-    from composer.audio.training import TrainSettings, train
+    from composer.audio.training import TrainSettings, train, tune_decoding
 
     torch.set_num_threads(args.threads)
     config = TranscriberConfig()
@@ -47,7 +48,10 @@ def main() -> int:
         summary = json.loads((args.run / "summary.json").read_text())
         model = Transcriber(TranscriberConfig.from_dict(summary["model"]))
         model.load_state_dict(torch.load(args.run / "best.pt", weights_only=True))
-        path = save_checkpoint(model, training=_card_training(summary, args.renders))
+        decode, tuned = tune_decoding(model, args.renders / "dev", report=print)
+        training = _card_training(summary, args.renders)
+        training["decode_tuning"] = {"on": "dev sessions", **tuned}
+        path = save_checkpoint(model, training=training, decode=decode)
         print(f"wrote {path}")
         return 0
     settings = TrainSettings(max_minutes=args.minutes, max_steps=args.steps,
