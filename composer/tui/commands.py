@@ -2,11 +2,18 @@
 service it needs. The editor's key bindings, the footer, the help screen (F1)
 and the command palette (Ctrl+P) are all made from this table, so they never
 disagree, and a command whose service is not installed appears in none of them.
+
+Some commands also need a model (``ready``): Continue needs an installed melody
+model, Infill a neural one, Harmonize a harmony model, Transcribe the
+transcription model. Their bindings exist, but the editor hides and disables
+them while the model is missing (``check_action``), and the help screen and the
+palette leave them out, so no key leads to a command that cannot work.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -24,8 +31,11 @@ class EditorCommand:
     help: str
     group: str
     footer: bool = False
+    """Shown in the footer: the composing commands, play, save (all fit in 120 columns)."""
     needs: tuple[str, ...] = ()
     key_display: str | None = None
+    ready: Callable[[], bool] | None = None
+    """A quick check (files only) that what the command needs beyond its service is there."""
 
     def binding(self) -> Binding:
         return Binding(
@@ -39,8 +49,14 @@ class EditorCommand:
         )
 
     @property
-    def available(self) -> bool:
+    def installed(self) -> bool:
+        """Whether the services it calls are part of this installation."""
         return all(service_available(module) for module in self.needs)
+
+    @property
+    def available(self) -> bool:
+        """Installed, and its model (if it needs one) is there now."""
+        return self.installed and (self.ready is None or self.ready())
 
 
 @cache
@@ -50,6 +66,30 @@ def service_available(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
+
+
+def _melody_ready() -> bool:
+    from composer.services.capabilities import melody_models
+
+    return bool(melody_models())
+
+
+def _infill_ready() -> bool:
+    from composer.services.capabilities import melody_models
+
+    return bool(melody_models(infill=True))
+
+
+def _harmony_ready() -> bool:
+    from composer.services.capabilities import harmony_styles
+
+    return bool(harmony_styles())
+
+
+def _transcription_ready() -> bool:
+    from composer.services.capabilities import transcription_installed
+
+    return transcription_installed()
 
 
 GENERATE = "composer.services.generate"
@@ -74,6 +114,7 @@ COMMANDS: tuple[EditorCommand, ...] = (
         "Compose",
         footer=True,
         needs=(GENERATE,),
+        ready=_melody_ready,
     ),
     EditorCommand(
         "editor.infill",
@@ -84,6 +125,7 @@ COMMANDS: tuple[EditorCommand, ...] = (
         "Compose",
         footer=True,
         needs=(GENERATE,),
+        ready=_infill_ready,
     ),
     EditorCommand(
         "editor.harmonize",
@@ -94,6 +136,7 @@ COMMANDS: tuple[EditorCommand, ...] = (
         "Compose",
         footer=True,
         needs=(HARMONIZE,),
+        ready=_harmony_ready,
     ),
     EditorCommand(
         "editor.transcribe",
@@ -104,6 +147,7 @@ COMMANDS: tuple[EditorCommand, ...] = (
         "Compose",
         footer=True,
         needs=(TRANSCRIBE,),
+        ready=_transcription_ready,
     ),
     EditorCommand(
         "editor.record",
@@ -267,9 +311,7 @@ COMMANDS: tuple[EditorCommand, ...] = (
     EditorCommand(
         "editor.paste", "ctrl+v", "paste", "Paste", "Paste copied notes at the cursor", "Edit"
     ),
-    EditorCommand(
-        "editor.undo", "ctrl+z", "undo", "Undo", "Undo the last edit", "Edit", footer=True
-    ),
+    EditorCommand("editor.undo", "ctrl+z", "undo", "Undo", "Undo the last edit", "Edit"),
     EditorCommand("editor.redo", "ctrl+y", "redo", "Redo", "Redo the edit undone last", "Edit"),
     # Track and song
     EditorCommand("editor.mute", "m", "mute", "Mute", "Mute or unmute the current track", "Track"),
@@ -324,7 +366,6 @@ COMMANDS: tuple[EditorCommand, ...] = (
         "Export",
         "Write the song as type-1 MIDI or MusicXML for a DAW or notation program",
         "File",
-        footer=True,
     ),
 )
 
@@ -337,8 +378,22 @@ PALETTE_ONLY: tuple[tuple[str, str, str], ...] = (
 
 
 def available_commands() -> list[EditorCommand]:
+    """The commands that work now (the help screen and the palette list these)."""
     return [c for c in COMMANDS if c.available]
 
 
+def installed_commands() -> list[EditorCommand]:
+    """The commands whose services are installed: the editor binds these keys."""
+    return [c for c in COMMANDS if c.installed]
+
+
+def command_for_action(action: str) -> EditorCommand | None:
+    """The command whose action is ``action`` (its name, without parameters)."""
+    return _BY_ACTION.get(action)
+
+
 def editor_bindings() -> list[Binding]:
-    return [c.binding() for c in available_commands()]
+    return [c.binding() for c in installed_commands()]
+
+
+_BY_ACTION = {c.action.split("(")[0]: c for c in reversed(COMMANDS)}

@@ -74,10 +74,37 @@ def probe(jack_server, request):
         yield p
 
 
+GIT_MODELS = ("melody-markov", "harmony-hmm-chorale", "harmony-hmm-chords")
+"""The models every clone has (the neural ones are trained, and shipped, separately)."""
+
+
+@pytest.fixture
+def clone_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Exactly the models of a clean clone, whatever else this machine has trained: the
+    footer and the dialogs show what the installed models allow, and snapshots must not
+    change when a new model lands in models/."""
+    import shutil
+
+    from composer.services.harmony_models import clear_cache
+    from composer.services.models import forget_models
+
+    shipped = Path(__file__).resolve().parents[2] / "models"
+    models = tmp_path / "models"
+    for name in GIT_MODELS:
+        shutil.copytree(shipped / name, models / name)
+    monkeypatch.setenv("COMPOSER_MODELS_DIR", str(models))
+    forget_models()
+    clear_cache()
+    yield models
+    forget_models()
+    clear_cache()
+
+
 @pytest.fixture(scope="session")
-def tiny_lstm_models(tmp_path_factory):
+def _tiny_models_root(tmp_path_factory) -> Path:
     """A models folder with the shipped Markov model and a tiny LSTM melody model trained
-    here for a few steps on a small corpus (a clean clone has neither corpus nor LSTM)."""
+    here for a few steps on a small corpus (a clean clone has neither corpus nor LSTM).
+    Built once per session; the environment is put back as soon as it is built."""
     import os
     import shutil
 
@@ -116,7 +143,6 @@ def tiny_lstm_models(tmp_path_factory):
         )
         shipped = Path(__file__).resolve().parents[2] / "models" / "melody-markov"
         shutil.copytree(shipped, root / "models" / "melody-markov")
-        yield root / "models"
     finally:
         for key, value in saved.items():
             if value is None:
@@ -124,3 +150,20 @@ def tiny_lstm_models(tmp_path_factory):
             else:
                 os.environ[key] = value
         forget_models()
+    return root
+
+
+@pytest.fixture
+def tiny_lstm_models(_tiny_models_root: Path, monkeypatch: pytest.MonkeyPatch):
+    """COMPOSER_MODELS_DIR points at the tiny models for this test only: the tests after
+    it (the jam, harmonize) see the shipped models again."""
+    from composer.services.harmony_models import clear_cache
+    from composer.services.models import forget_models
+
+    monkeypatch.setenv("COMPOSER_CACHE_DIR", str(_tiny_models_root / "cache"))
+    monkeypatch.setenv("COMPOSER_MODELS_DIR", str(_tiny_models_root / "models"))
+    forget_models()
+    clear_cache()
+    yield _tiny_models_root / "models"
+    forget_models()
+    clear_cache()

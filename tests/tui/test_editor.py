@@ -230,7 +230,13 @@ async def test_a_corrupt_file_gets_a_dialog_and_the_work_stays(
         await pilot.press("home", "down", "down", "plus")
         edited = editor.session.song
         assert editor.session.dirty
-        editor.open_file(bad)
+        await pilot.press("ctrl+o")  # picked in the open dialog, as a user does
+        await pilot.click("#choice-discard")  # "don't save": the open itself will fail
+        dialog = app.screen
+        assert isinstance(dialog, FileDialog)
+        dialog.query_one("#file-path", Input).value = str(bad)
+        dialog.query_one("#file-path", Input).focus()
+        await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, MessageDialog))
         dialog = app.screen
         assert "broken.mid" in str(dialog.query_one(".dialog-text").render())
@@ -330,7 +336,7 @@ async def test_help_screen_and_command_palette_list_every_command(isolated_state
         for command in available_commands():
             assert any(t.startswith(command.title) for t in titles), command.title
         footer_keys = {b.binding.key for b in app.screen.active_bindings.values() if b.binding.show}
-        assert {"c", "ctrl+z", "ctrl+s", "ctrl+q", "f1"} <= footer_keys
+        assert {"c", "space", "ctrl+s", "ctrl+q", "f1"} <= footer_keys
 
 
 async def test_export_midi_and_musicxml(tmp_path: Path, project_file, isolated_state):
@@ -424,22 +430,99 @@ async def test_a_long_job_shows_progress_and_escape_cancels_it(project_file, iso
         assert editor.roll.selection is None  # Esc went to the job, not to the roll
 
 
-async def test_transcribing_a_file_that_is_not_audio_gets_a_dialog(tmp_path: Path, project_file,
-                                                                   isolated_state):
+async def test_transcribing_a_file_that_is_not_audio_gets_a_dialog(
+    tmp_path: Path, project_file, isolated_state
+):
+    # The file is checked before the model is loaded, so this holds with or without
+    # the transcription model installed (the key itself needs the model: see below).
     fake = tmp_path / "hum.wav"
     fake.write_text("these are words, not sound\n" * 20)
     app = make_app(project_file(two_track_song()), state_dir=isolated_state)
     async with app.run_test(size=SIZE) as pilot:
         editor = editor_of(app)
         before = editor.session.song
-        await pilot.press("a")
-        dialog = app.screen
-        assert isinstance(dialog, FormDialog)
-        dialog.query_one("#field-path", Input).value = str(fake)
-        dialog.query_one("#field-path", Input).focus()
-        await pilot.press("enter")
+        editor.run_transcribe(fake)
         await wait_for(pilot, lambda: isinstance(app.screen, MessageDialog), timeout=60)
         text = str(app.screen.query_one(".dialog-text").render())
         assert "hum.wav" in text
         await pilot.press("enter")
         assert editor.session.song == before and editor.job is None
+
+
+def _footer_keys(screen) -> set[str]:
+    return {
+        b.binding.key
+        for b in screen.active_bindings.values()
+        if b.binding.show and screen.check_action(b.binding.action.split("(")[0], ()) is not False
+    }
+
+
+async def test_commands_follow_the_installed_models(
+    tmp_path: Path, project_file, isolated_state, monkeypatch
+):
+    """A command whose model is missing appears nowhere and its key does nothing; a model
+    installed while the editor runs brings its command back."""
+    import shutil
+
+    from composer.services.harmony_models import available_models, clear_cache
+    from composer.services.models import forget_models
+    from composer.tui.screens.help import help_rows
+
+    shipped = Path(__file__).resolve().parents[2] / "models"
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copytree(shipped / "melody-markov", models / "melody-markov")
+    monkeypatch.setenv("COMPOSER_MODELS_DIR", str(models))
+    forget_models()
+    clear_cache()
+    app = make_app(project_file(two_track_song()), state_dir=isolated_state)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = editor_of(app)
+        keys = _footer_keys(editor)
+        assert "c" in keys  # Markov continues...
+        assert not {"f", "h", "a"} & keys  # ...but cannot infill; no harmony, no transcription
+        described = " ".join(text for _, _, text in help_rows())
+        palette = " ".join(c.title for c in app.get_system_commands(editor))
+        for title in ("Infill", "Harmonize", "Transcribe"):
+            assert f"{title}:" not in described and title not in palette
+        for key in ("f", "h", "a"):
+            await pilot.press(key)
+            assert app.screen is editor  # no dialog, no error: as if the key were free
+        await pilot.press("c")
+        dialog = app.screen
+        assert isinstance(dialog, FormDialog)
+        options = [value for _, value in dialog.query_one("#field-model", Select)._options]
+        assert options == ["markov"]  # only what is installed is offered
+        await pilot.press("escape")
+
+        shutil.copytree(shipped / "harmony-hmm-chorale", models / "harmony-hmm-chorale")
+        editor.refresh_capabilities()  # what the editor does every few seconds
+        await pilot.pause()
+        assert "h" in _footer_keys(editor) and "a" not in _footer_keys(editor)
+        assert "Harmonize:" in " ".join(text for _, _, text in help_rows())
+        await pilot.press("h")
+        dialog = app.screen
+        assert isinstance(dialog, FormDialog)
+        styles = [value for _, value in dialog.query_one("#field-style", Select)._options]
+        models_offered = [value for _, value in dialog.query_one("#field-model", Select)._options]
+        assert styles == ["chorale"] and models_offered == available_models("chorale") == ["hmm"]
+        await pilot.press("escape")
+    forget_models()
+    clear_cache()
+
+
+async def test_harmony_models_offered_follow_the_style(project_file, isolated_state):
+    from composer.services.harmony_models import available_models
+
+    app = make_app(project_file(two_track_song()), state_dir=isolated_state)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("h")
+        dialog = app.screen
+        assert isinstance(dialog, FormDialog)
+        model = dialog.query_one("#field-model", Select)
+        assert [v for _, v in model._options] == available_models("chorale")
+        assert model.value == available_models("chorale")[0]  # the best installed
+        dialog.query_one("#field-style", Select).value = "chords"
+        await pilot.pause()
+        assert [v for _, v in model._options] == available_models("chords")
+        assert "hmm" in [v for _, v in model._options]  # the baseline is always there

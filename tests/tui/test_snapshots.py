@@ -1,16 +1,21 @@
 """SVG snapshots of the editor's main screens (pytest-textual-snapshot).
 
-Sizes are fixed, no clock is drawn, colours come from a fixed palette, and the
+Sizes are fixed, no clock is drawn, colours come from a fixed palette, the
+models are those of a clean clone (the footer shows what they allow), and the
 candidate lanes are filled with fixed notes, so the pictures only change when
 the screens do. After an intended change: ``pytest tests/tui --snapshot-update``.
 """
 
 from __future__ import annotations
 
+import pytest
+
 from composer.core.song import Note, Track
 from composer.tui.app import make_app
 from composer.tui.widgets.candidates import Candidate, CandidateSet
 from tests.tui.conftest import two_track_song
+
+pytestmark = pytest.mark.usefixtures("clone_models")
 
 
 def _app(project_file, state_dir):
@@ -77,3 +82,22 @@ def test_help_screen(snap_compare, isolated_state):
 def test_compact_layout_at_40_by_12(snap_compare, project_file, isolated_state):
     """A 40x12 terminal: the track list folds away and the roll still shows and edits."""
     assert snap_compare(_app(project_file, isolated_state), terminal_size=(40, 12))
+
+
+def test_error_dialog_over_the_editor(snap_compare, project_file, isolated_state):
+    """A bad file: one clear message in a dialog in the middle, the song dimmed behind it."""
+    from composer.errors import InputFileError
+
+    async def fail(pilot):
+        pilot.app.editor.report_error(
+            InputFileError(
+                "broken.mid: not a MIDI file (the header is damaged)",
+                "open another file; your song is unchanged",
+            ),
+            "Open broken.mid",
+        )
+        await pilot.pause()
+
+    assert snap_compare(
+        _app(project_file, isolated_state), terminal_size=(100, 30), run_before=fail
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -20,8 +20,10 @@ from textual.widgets import Button, Checkbox, DirectoryTree, Input, Label, Selec
 
 from composer.errors import ComposerError
 
+DialogResult = TypeVar("DialogResult")
+
 DIALOG_CSS = """
-ModalScreen {
+Dialog {
     align: center middle;
     background: $background 60%;
 }
@@ -49,10 +51,18 @@ ModalScreen {
 """
 
 
-class MessageDialog(ModalScreen[None]):
-    """A message with an OK button: errors and other things that need reading."""
+class Dialog(ModalScreen[DialogResult]):
+    """A dialog box in the middle of the screen, the editor dimmed behind it.
+
+    The styles live here once (scoped to ``Dialog``, so every subclass has them).
+    """
 
     DEFAULT_CSS = DIALOG_CSS
+
+
+class MessageDialog(Dialog[None]):
+    """A message with an OK button: errors and other things that need reading."""
+
     BINDINGS = [Binding("escape,enter", "close", "Close", show=False)]
 
     def __init__(
@@ -87,10 +97,9 @@ class MessageDialog(ModalScreen[None]):
         return MessageDialog(title, error.message, error.hint)
 
 
-class ChoiceDialog(ModalScreen[str | None]):
+class ChoiceDialog(Dialog[str | None]):
     """A question with a few answers, e.g. Save / Don't save / Cancel. Escape is cancel."""
 
-    DEFAULT_CSS = DIALOG_CSS
     BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
 
     def __init__(self, title: str, message: str, choices: Sequence[tuple[str, str, str]]) -> None:
@@ -135,7 +144,7 @@ class _SongFileTree(DirectoryTree):
         ]
 
 
-class FileDialog(ModalScreen[Path | None]):
+class FileDialog(Dialog[Path | None]):
     """Pick a file to open, or type a path to save to.
 
     The tree shows only the file types that fit; the path box takes any path,
@@ -143,13 +152,10 @@ class FileDialog(ModalScreen[Path | None]):
     checked by whoever opens it, and a bad one gets a clear message there.
     """
 
-    DEFAULT_CSS = (
-        DIALOG_CSS
-        + """
+    DEFAULT_CSS = """
     FileDialog .dialog { width: 90; }
     FileDialog DirectoryTree { height: 16; margin: 0 0 1 0; }
     """
-    )
     BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
 
     def __init__(
@@ -228,11 +234,14 @@ class Field:
     placeholder: str = ""
 
 
-class FormDialog(ModalScreen[Any]):
+class FormDialog(Dialog[Any]):
     """A settings form. ``build`` turns the field values into the result, or raises
-    ComposerError (or ValueError) whose message is shown in the form, which stays open."""
+    ComposerError (or ValueError) whose message is shown in the form, which stays open.
 
-    DEFAULT_CSS = DIALOG_CSS
+    ``on_change(form, name, value)`` runs when a select or checkbox changes, so one
+    field's choices can follow another's (a harmony model list follows the style).
+    """
+
     BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
 
     def __init__(
@@ -243,6 +252,7 @@ class FormDialog(ModalScreen[Any]):
         submit_label: str = "OK",
         intro: str = "",
         browse: dict[str, tuple[str, tuple[str, ...]]] | None = None,
+        on_change: Callable[[FormDialog, str, Any], None] | None = None,
     ) -> None:
         """``browse`` maps a text field's name to (dialog title, suffixes) for a file picker."""
         super().__init__()
@@ -252,6 +262,7 @@ class FormDialog(ModalScreen[Any]):
         self.submit_label = submit_label
         self.intro = intro
         self.browse = browse or {}
+        self.on_change = on_change
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -300,6 +311,22 @@ class FormDialog(ModalScreen[Any]):
             elif isinstance(widget, Select | Checkbox):
                 values[field.name] = widget.value
         return values
+
+    def set_options(self, name: str, options: Sequence[tuple[str, Any]]) -> None:
+        """Replace a select field's choices, keeping its value when it is still one of them."""
+        select: Select[Any] = self.query_one(f"#field-{name}", Select)
+        current = select.value
+        select.set_options(options)
+        values = [value for _, value in options]
+        if values:
+            select.value = current if current in values else values[0]
+
+    @on(Select.Changed)
+    @on(Checkbox.Changed)
+    def _field_changed(self, event: Select.Changed | Checkbox.Changed) -> None:
+        widget = event.control
+        if self.on_change is not None and widget.id and widget.id.startswith("field-"):
+            self.on_change(self, widget.id.removeprefix("field-"), event.value)
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#ok")

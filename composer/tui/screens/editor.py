@@ -29,7 +29,7 @@ from textual.worker import Worker, WorkerState
 from composer.core.pitch import note_name
 from composer.core.song import PPQ, Song, Track
 from composer.core.timing import BarGrid
-from composer.errors import Cancelled, ComposerError, InvalidArgumentError
+from composer.errors import Cancelled, ComposerError, InvalidArgumentError, ModelError
 from composer.services import editing
 from composer.services.editing import Clip, Selection
 from composer.services.project import (
@@ -42,7 +42,13 @@ from composer.services.project import (
     retire_recovery,
     session_from_recovery,
 )
-from composer.tui.commands import PLAYBACK, editor_bindings, service_available
+from composer.tui.commands import (
+    PLAYBACK,
+    command_for_action,
+    editor_bindings,
+    installed_commands,
+    service_available,
+)
 from composer.tui.screens.dialogs import (
     ChoiceDialog,
     Field,
@@ -62,6 +68,8 @@ log = logging.getLogger(__name__)
 
 AUTOSAVE_INTERVAL_S = 3.0
 """How often unsaved work is written to the recovery file."""
+CAPABILITY_INTERVAL_S = 5.0
+"""How often the editor looks for models installed (or removed) while it runs."""
 COMPACT_WIDTH, COMPACT_HEIGHT = 72, 20
 """Below either, the track list folds away and the lanes get shorter."""
 MIN_WIDTH, MIN_HEIGHT = 30, 8
@@ -82,6 +90,13 @@ OPEN_SUFFIXES = (
 )
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
 EXPORT_SUFFIXES = (".mid", ".midi", ".musicxml", ".xml")
+MODEL_LABELS = {
+    "transformer": "Transformer",
+    "lstm": "LSTM",
+    "markov": "Markov (baseline)",
+    "hmm": "HMM (baseline)",
+}
+"""How model names read in the dialogs."""
 
 
 @dataclass
@@ -235,6 +250,8 @@ class EditorScreen(Screen):
         self._stop_requested = False
         self._output_lock = threading.Lock()
         self.takes_recorded = 0
+        self._ready: frozenset[str] = frozenset()
+        """Ids of the model-gated commands whose models are installed now."""
 
     # ------------------------------------------------------------ layout
 
@@ -261,11 +278,13 @@ class EditorScreen(Screen):
         return self.query_one("#candidates", CandidatePanel)
 
     def on_mount(self) -> None:
+        self.refresh_capabilities()
         self._load_view(self.session)
         self._song_changed()
         self.roll.focus()
         self.call_after_refresh(self._scroll_to_start)
         self.set_interval(AUTOSAVE_INTERVAL_S, self._autosave_tick, name="autosave")
+        self.set_interval(CAPABILITY_INTERVAL_S, self.refresh_capabilities, name="capabilities")
         for message in self._startup_messages:
             self.say(message)
         if self._recoveries:
@@ -778,6 +797,7 @@ class EditorScreen(Screen):
     def _end_job(self) -> None:
         self.job = None
         self.status.end_job()
+        self.refresh_capabilities()  # a training job may have installed a model
         self.refresh_bindings()
 
     def report_error(self, error: BaseException | None, context: str = "") -> None:
@@ -804,9 +824,19 @@ class EditorScreen(Screen):
             )
         )
 
+    def refresh_capabilities(self) -> None:
+        """Look again for the models that commands need; the footer follows any change."""
+        ready = frozenset(c.id for c in installed_commands() if c.ready is not None and c.available)
+        if ready != self._ready:
+            self._ready = ready
+            self.refresh_bindings()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_job":
             return self.job is not None
+        command = command_for_action(action)
+        if command is not None and command.ready is not None:
+            return command.id in self._ready  # hidden, and inert, while its model is missing
         return True
 
     def action_cancel_job(self) -> None:
@@ -817,17 +847,21 @@ class EditorScreen(Screen):
     # ------------------------------------------------------ composition
 
     def _generation_fields(self, infill: bool) -> list[Field]:
-        from composer.services.generate import MODELS, GenerationSettings
-        from composer.services.models import model_dir
+        from composer.services.capabilities import melody_models
+        from composer.services.generate import GenerationSettings
 
         defaults = GenerationSettings()
         v = self.generation_values
-        usable = [m for m in MODELS if not (infill and m == "markov")]
-        models = tuple((m, m) for m in usable)
-        installed = [m for m in usable if model_dir("melody", m).exists()]
-        model = v.get("model") or (installed[0] if installed else defaults.model)
-        if model not in usable:
-            model = installed[0] if installed else usable[0]
+        installed = melody_models(infill=infill)
+        if not installed:
+            raise ModelError(
+                "no melody model that can "
+                + ("infill" if infill else "continue")
+                + " is installed",
+                "train one (Ctrl+P, Train a model) or restore models/ from git",
+            )
+        models = tuple((MODEL_LABELS.get(m, m), m) for m in installed)
+        model = v.get("model") if v.get("model") in installed else installed[0]
         fields = [Field("model", "Model", "select", model, models)]
         if not infill:
             fields.append(Field("bars", "Bars", value=v.get("bars", defaults.bars)))
@@ -870,9 +904,14 @@ class EditorScreen(Screen):
         roll = self.roll
         from_tick = roll.selection.end_tick if roll.selection else roll.cursor_tick
         where = f"bar {BarGrid.of(self.session.song).bar_and_beat(from_tick)[0]}"
+        try:
+            fields = self._generation_fields(infill=False)
+        except ComposerError as err:
+            self.report_error(err, "Continue")
+            return
         dialog = FormDialog(
             "Continue",
-            self._generation_fields(infill=False),
+            fields,
             self._build_settings,
             submit_label="Generate",
             intro=f"Continue track {roll.track_index + 1} from {where}.",
@@ -912,9 +951,14 @@ class EditorScreen(Screen):
             song, *(BarGrid.of(song).bar_at_tick(roll.cursor_tick),) * 2
         )
         first, last = selection.bar_range(song)
+        try:
+            fields = self._generation_fields(infill=True)
+        except ComposerError as err:
+            self.report_error(err, "Infill")
+            return
         dialog = FormDialog(
             "Infill",
-            self._generation_fields(infill=True),
+            fields,
             self._build_settings,
             submit_label="Generate",
             intro=f"Regenerate {selection.describe(song)} of track {roll.track_index + 1}.",
@@ -977,27 +1021,56 @@ class EditorScreen(Screen):
         if not self.session.song.tracks:
             self.say("There is no melody to harmonize yet.", error=True)
             return
-        from composer.services.harmony_models import MODEL_ORDER, available_models
+        from composer.services.capabilities import harmony_models, harmony_styles
 
         index = self.roll.track_index
-        ready = available_models("chorale")
-        default_model = next((m for m in MODEL_ORDER if m in ready), MODEL_ORDER[-1])
-        styles = (
-            ("Four-part chorale (adds Alto, Tenor, Bass)", "chorale"),
-            ("Chord symbols with a voicing (adds Chords)", "chords"),
-        )
+        style_names = {
+            "chorale": "Four-part chorale (adds Alto, Tenor, Bass)",
+            "chords": "Chord symbols with a voicing (adds Chords)",
+        }
+        styles = harmony_styles()
+        if not styles:
+            self.report_error(
+                ModelError(
+                    "no harmony model is installed",
+                    "train one (Ctrl+P, Train a model) or restore models/ from git",
+                ),
+                "Harmonize",
+            )
+            return
+
+        def model_options(style: str) -> tuple[tuple[str, str], ...]:
+            # Whatever the registry offers for the style now, best first: a neural
+            # model that finished training a minute ago is already in the list.
+            return tuple((MODEL_LABELS.get(m, m), m) for m in harmony_models(style))
+
+        first = model_options(styles[0])
         fields = [
-            Field("style", "Style", "select", "chorale", styles),
-            Field("model", "Model", "select", default_model, tuple((m, m) for m in MODEL_ORDER)),
+            Field(
+                "style", "Style", "select", styles[0], tuple((style_names[s], s) for s in styles)
+            ),
+            Field("model", "Model", "select", first[0][1], first),
+            Field(
+                "voicing",
+                "Chord voicing",
+                "select",
+                "close",
+                (("close (chords)", "close"), ("open (chords)", "open")),
+            ),
             Field("variations", "Variations", value=3),
             Field("temperature", "Temperature", value=1.0),
             Field("seed", "Seed", value="", placeholder="blank: a new one each time"),
         ]
 
+        def changed(form: FormDialog, name: str, value: Any) -> None:
+            if name == "style":
+                form.set_options("model", model_options(value))
+
         def build(values: dict[str, Any]) -> dict[str, Any]:
             return {
                 "style": values["style"],
                 "model": values["model"],
+                "voicing": values["voicing"],
                 "variations": parse_int(values["variations"], "Variations", 1, 9) or 3,
                 "temperature": parse_float(values["temperature"], "Temperature", 0.01, 5.0),
                 "seed": parse_int(values["seed"], "Seed", 0, 2**31 - 1),
@@ -1011,6 +1084,7 @@ class EditorScreen(Screen):
                 build,
                 submit_label="Harmonize",
                 intro=f"Harmonize track {index + 1} ({name}).",
+                on_change=changed,
             ),
             when_given(lambda options: self.run_harmonize(**options)),
         )
@@ -1022,6 +1096,7 @@ class EditorScreen(Screen):
         variations: int = 3,
         temperature: float = 1.0,
         seed: int | None = None,
+        voicing: str = "close",
     ) -> None:
         song, track_index = self.session.song, self.roll.track_index
 
@@ -1038,6 +1113,7 @@ class EditorScreen(Screen):
                 temperature=temperature,
                 progress=progress,
                 cancel=cancel,
+                voicing=voicing,
             )
 
         def done(result: Any) -> None:
@@ -1383,8 +1459,15 @@ class EditorScreen(Screen):
         self.start_job(f"Recording take {number}", run, done, hint="Esc stops")
 
     def action_jam(self) -> None:
-        from composer.services.harmony_models import MODEL_ORDER
+        from composer.services.capabilities import harmony_models, harmony_styles
         from composer.services.jam import JamSettings
+
+        def model_options(style: str) -> tuple[tuple[str, str], ...]:
+            installed = harmony_models(style)
+            return (("best installed", "auto"), *((MODEL_LABELS.get(m, m), m) for m in installed))
+
+        styles = harmony_styles() or ["chorale", "chords"]
+        style_names = {"chorale": "chorale voices", "chords": "chords"}
 
         fields, note = self._live_fields()
         fields = [
@@ -1403,16 +1486,10 @@ class EditorScreen(Screen):
                 "style",
                 "Harmony style",
                 "select",
-                "chorale",
-                (("chorale voices", "chorale"), ("chords", "chords")),
+                styles[0],
+                tuple((style_names[s], s) for s in styles),
             ),
-            Field(
-                "harmony_model",
-                "Harmony model",
-                "select",
-                "auto",
-                (("best installed", "auto"), *((m, m) for m in MODEL_ORDER)),
-            ),
+            Field("harmony_model", "Harmony model", "select", "auto", model_options(styles[0])),
             Field("pause", "Answer after (beats)", value=2),
             Field("thru", "Hear what I play", "check", True),
         ]
@@ -1431,8 +1508,13 @@ class EditorScreen(Screen):
             return {"settings": settings, **self._ports(values)}
 
         intro = "Play your MIDI controller; Esc ends the jam." + (f"\n{note}" if note else "")
+
+        def changed(form: FormDialog, name: str, value: Any) -> None:
+            if name == "style":
+                form.set_options("harmony_model", model_options(value))
+
         self.app.push_screen(
-            FormDialog("Jam", fields, build, submit_label="Start", intro=intro),
+            FormDialog("Jam", fields, build, submit_label="Start", intro=intro, on_change=changed),
             when_given(lambda options: self.run_jam(**options)),
         )
 
@@ -1729,6 +1811,7 @@ class EditorScreen(Screen):
 
     def action_open(self) -> None:
         start = (self.session.path or self.session.source or Path.cwd() / "x").parent
+
         def choose() -> None:
             self.app.push_screen(
                 FileDialog("Open a project or import a song file", start, OPEN_SUFFIXES),
