@@ -23,7 +23,8 @@ CHECKPOINT_FORMAT = 1
 
 
 def library_versions() -> dict[str, str]:
-    import miditok
+    from importlib import metadata
+
     import numpy
     import torch
 
@@ -33,7 +34,8 @@ def library_versions() -> dict[str, str]:
         "python": platform.python_version(),
         "composer": composer.__version__,
         "torch": torch.__version__,
-        "miditok": miditok.__version__ if hasattr(miditok, "__version__") else "",
+        # miditok has no __version__; the installed distribution knows it.
+        "miditok": metadata.version("miditok"),
         "numpy": numpy.__version__,
     }
     try:
