@@ -131,7 +131,11 @@ def _corpus_args(p: argparse.ArgumentParser) -> None:
     build.add_argument("--source", default="music21",
                        help="'music21' (the corpus inside the music21 wheel), 'pop909' (chord-"
                        "labelled pop melodies) or a folder of MIDI files")
-    build.add_argument("--processes", type=int, default=None, help="worker processes (default: all cores)")
+    build.add_argument("--name", default=None,
+                       help="name of a folder's corpus, for `composer train --corpus NAME` "
+                       "(default: the folder's name and a hash of its path)")
+    build.add_argument("--workers", "--processes", dest="processes", type=int, default=None,
+                       help="worker processes (default: all cores)")
     build.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)
     build.add_argument("--json", action="store_true", help="print the manifest as JSON")
 
@@ -141,7 +145,7 @@ def _corpus(args: argparse.Namespace) -> int:
     from composer.services.corpus import build_corpus
 
     manifest = build_corpus(args.source, processes=args.processes, limit=args.limit,
-                            progress=progress_bar("parsing"))
+                            name=args.name, progress=progress_bar("reading"))
     if args.json:
         print_json(manifest)
         return 0
@@ -151,6 +155,11 @@ def _corpus(args: argparse.Namespace) -> int:
     skipped = manifest.get("skipped", [])
     print(f"built {manifest['name']} in {manifest['seconds']} s with {manifest['processes']} processes; "
           f"{len(skipped)} skipped")
+    if "resumed" in manifest:
+        duplicates = manifest.get("duplicates", [])
+        print(f"  {manifest['tokenized']} files tokenized now, {manifest['resumed']} kept from an "
+              f"earlier build; {len(duplicates)} duplicates kept once; "
+              f"train with: composer train --corpus {manifest['name']} --task melody")
     for item in skipped[:20]:
         print(f"  skipped {item.get('id') or item.get('file')}: {item['reason']}")
     if len(skipped) > 20:
@@ -880,11 +889,51 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     _bench_harmonize_args(sub.add_parser("harmonize", help="harmony latency: 16 bars, fast path"))
     _bench_transcribe_args(sub.add_parser("transcribe", help="transcription time per audio minute and memory"))
     _bench_tui_args(sub.add_parser("tui", help="editor first frame, scroll re-render and memory"))
+    _bench_corpus_args(sub.add_parser("corpus", help="MIDI files tokenized per second, memory"))
 
 
 @command("bench", "measure latency and throughput against a reference", _bench_args)
 def _bench(args: argparse.Namespace) -> int:
     return int(args.bench_handler(args))
+
+
+def _bench_corpus_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--files", type=int, default=3000, help="files in the generated library")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--synthetic", action="store_true",
+                   help="generated songs only (not the cached corpora and POP909)")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.set_defaults(bench_handler=_bench_corpus)
+
+
+def _bench_corpus(args: argparse.Namespace) -> int:
+    from composer.services.corpus_bench import bench_corpus
+
+    report = bench_corpus(files=args.files, workers=args.workers, synthetic_only=args.synthetic,
+                          progress=progress_bar("bench"))
+    if args.json:
+        print_json(report)
+        return 0
+    lib, build, ref, resume = report["library"], report["build"], report["reference"], report["resume"]
+    print(f"library: {lib['files']} files, {lib['megabytes']} MB "
+          f"({', '.join(f'{k} {v}' for k, v in lib['by_kind'].items())}); sources: "
+          f"{', '.join(f'{k} {v}' for k, v in lib['sources'].items())}")
+    print_table(["measure", "files/s", "seconds", "build rate ÷ this"], [
+        [f"build, {report['workers']} workers", build["files_per_s"], build["seconds"], 1.0],
+        ["symusic read, 1 process (reference)", ref["symusic_read_1_process"]["files_per_s"],
+         ref["symusic_read_1_process"]["seconds"], ref["build_vs_symusic_read"]],
+        ["mido read, 1 process (reference)", ref["mido_read_1_process"]["files_per_s"],
+         ref["mido_read_1_process"]["seconds"], ref["build_vs_mido_read"]],
+    ])
+    print(f"pieces {build['pieces']}, {build['tokens']} tokens, {build['skipped']} skipped, "
+          f"{build['duplicates']} duplicates; peak memory {build['peak_pss_mb']} MB PSS "
+          f"({build['peak_rss_mb']} MB summed RSS)")
+    print(f"unchanged rebuild {resume['unchanged_rebuild_s']} s; {resume['added_files']} files added: "
+          f"{resume['tokenized_after_adding']} tokenized in {resume['rebuild_after_adding_s']} s, "
+          f"{resume['pieces_that_changed_split']} pieces changed split")
+    verdict = "meets" if report["meets_target"] else "misses"
+    print(f"target {report['target_files_per_s']:.0f} files/s: {verdict}")
+    return 0
 
 
 def _bench_live_args(p: argparse.ArgumentParser) -> None:

@@ -10,13 +10,27 @@ import contextlib
 import errno
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from composer.errors import OutputFileError
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically; raises OutputFileError on failure."""
+    with atomic_open(path) as handle:
+        handle.write(data)
+
+
+@contextlib.contextmanager
+def atomic_open(path: Path | str) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` through, for writers that stream
+    (``np.save``, ``torch.save``, large shards): on leaving the block it is
+    flushed, fsynced and renamed over ``path``. If the block raises, or the
+    disk fills, ``path`` keeps its old bytes and the temp file is removed.
+    Raises OutputFileError for disk and permission problems.
+    """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
@@ -25,7 +39,7 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         if path.exists():
@@ -38,16 +52,21 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
         tmp_name = None
         _fsync_directory(directory)
     except OSError as err:
-        if err.errno == errno.ENOSPC:
-            raise OutputFileError(f"{path}: the disk is full; nothing was changed",
-                                  "free some space and save again") from err
-        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise OutputFileError(f"{path}: permission denied; nothing was changed") from err
-        raise OutputFileError(f"{path}: cannot be written ({err.strerror or err})") from err
+        raise output_error(path, err) from err
     finally:
         if tmp_name is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
+
+
+def output_error(path: Path, err: OSError) -> OutputFileError:
+    """The one-line error for an OSError met while writing ``path``."""
+    if err.errno == errno.ENOSPC or err.errno == errno.EDQUOT:
+        return OutputFileError(f"{path}: the disk is full; nothing was changed",
+                               "free some space and save again")
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return OutputFileError(f"{path}: permission denied; nothing was changed")
+    return OutputFileError(f"{path}: cannot be written ({err.strerror or err})")
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:

@@ -163,9 +163,16 @@ def melody_to_score(song: Song, track: Track):
     for ts in song.time_signatures:
         shown = tokenizer_meter(ts)
         score.time_signatures.append(symusic.TimeSignature(ts.tick, shown.numerator, shown.denominator))
+    import numpy as np
+
     out = symusic.Track("melody", 0, False)
-    for n in track.notes:
-        out.notes.append(symusic.Note(n.start_tick, n.duration_ticks, n.pitch, n.velocity))
+    if track.notes:
+        # From arrays in one call: note by note costs more than the tokenizer (corpus builds).
+        columns = np.array([(n.start_tick, n.duration_ticks, n.pitch, n.velocity)
+                            for n in track.notes], dtype=np.int32)
+        out.notes = symusic.Note.from_numpy(columns[:, 0], columns[:, 1],
+                                            columns[:, 2].astype(np.int8),
+                                            columns[:, 3].astype(np.int8))
     score.tracks.append(out)
     return score
 
@@ -183,12 +190,13 @@ def encode_melody(tokenizer, song: Song, track_index: int = 0) -> list[int]:
             )
     sequences = tokenizer.encode(melody_to_score(song, track))
     sequence = sequences[0] if isinstance(sequences, list) else sequences
-    return _without_inline_keys(tokenizer, list(sequence.ids))
+    return _without_inline_keys(tokenizer, list(sequence.ids), list(sequence.tokens))
 
 
-def _without_inline_keys(tokenizer, ids: list[int]) -> list[int]:
+def _without_inline_keys(tokenizer, ids: list[int], names: list[str] | None = None) -> list[int]:
     """Drop the KeySig miditok inserts (and a Position left with nothing after it)."""
-    names = [tokenizer[i] for i in ids]
+    if names is None or len(names) != len(ids):
+        names = [tokenizer[i] for i in ids]
     kept: list[int] = []
     kept_names: list[str] = []
     for i, name in zip(ids, names, strict=True):

@@ -30,6 +30,9 @@ def ensure_shards(task: str, corpus: str = "music21", progress: Progress = no_pr
     from composer.ml.tasks import get_task
 
     spec = get_task(task)
+    user_shards = user_corpus_shards(task, corpus, spec.tokenizer_params)
+    if user_shards is not None:
+        return user_shards
     directory = shard_dir(task, corpus, spec.tokenizer_params)
     marker = directory / "report.json"
     if marker.exists():
@@ -46,6 +49,42 @@ def ensure_shards(task: str, corpus: str = "music21", progress: Progress = no_pr
     from composer.io.atomic import atomic_write_text
 
     atomic_write_text(marker, json.dumps(report, indent=1))
+    return directory
+
+
+def user_corpus_shards(task: str, corpus: str, tokenizer_params: dict[str, Any]) -> Path | None:
+    """The shard folder of a corpus built from a MIDI folder, or None for the bundled
+    corpora; raises a clear error for a name nothing was built under."""
+    import json
+
+    from composer.errors import InvalidArgumentError
+    from composer.ml.tasks import tokenizer_fingerprint
+    from corpora.midi_folder import RESERVED_NAMES, is_user_corpus
+    from corpora.store import corpus_dir, read_manifest
+
+    if corpus in RESERVED_NAMES:
+        return None
+    if not is_user_corpus(corpus):
+        raise InvalidArgumentError(f"there is no corpus named {corpus!r}",
+                                   "build it: composer corpus build --source DIR --name NAME")
+    if task != "melody":
+        raise InvalidArgumentError(
+            f"the {corpus} corpus holds melodies; the {task} task trains on the music21 corpus",
+            "use --task melody, or leave --corpus at its default")
+    manifest = read_manifest(corpus) or {}
+    if manifest.get("tokenizer") != tokenizer_fingerprint(tokenizer_params):
+        raise InvalidArgumentError(
+            f"the {corpus} corpus was tokenized for another version of the melody models",
+            f"build it again: composer corpus build --source {manifest.get('source', 'DIR')} "
+            f"--name {corpus}")
+    directory = corpus_dir(corpus)
+    report = json.loads((directory / "report.json").read_text())
+    for split in ("train", "valid"):
+        if not report[split]["pieces"]:
+            total = sum(report[s]["pieces"] for s in ("train", "valid", "test"))
+            raise InvalidArgumentError(
+                f"the {corpus} corpus has no {split} pieces ({total} pieces in all)",
+                "add more files: about one piece in twenty goes to validation")
     return directory
 
 
