@@ -312,6 +312,17 @@ async def test_small_terminals_fold_the_layout_and_keep_working(project_file, is
         await pilot.press("home", "enter")
         assert editor.messages[-1].startswith("Insert")
         assert editor.roll.region.height >= 6
+        # A dialog fits too: one-line fields, its buttons on the screen, Enter submits.
+        await pilot.press("h")
+        dialog = app.screen
+        assert isinstance(dialog, FormDialog) and dialog.has_class("-small")
+        ok = dialog.query_one("#ok")
+        assert ok.region.bottom <= 12 and ok.region.height == 1
+        dialog.query_one("#field-model", Select).value = "hmm"
+        dialog.query_one("#field-seed", Input).focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: editor.candidates.count == 3, timeout=60)
+        await pilot.press("escape")
         await pilot.resize_terminal(20, 6)
         await pilot.pause(0.1)
         assert editor.has_class("tiny") and editor.query_one("#too-small").display

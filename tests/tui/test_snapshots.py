@@ -101,3 +101,8 @@ def test_error_dialog_over_the_editor(snap_compare, project_file, isolated_state
     assert snap_compare(
         _app(project_file, isolated_state), terminal_size=(100, 30), run_before=fail
     )
+
+
+def test_harmonize_form_at_40_by_12(snap_compare, project_file, isolated_state):
+    """A form in a 40x12 terminal: no frame, one-line fields, the buttons still on screen."""
+    assert snap_compare(_app(project_file, isolated_state), terminal_size=(40, 12), press=["h"])

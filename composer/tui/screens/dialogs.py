@@ -48,16 +48,43 @@ Dialog {
 .form-row Checkbox { width: 1fr; }
 .form-error { color: $error; width: 1fr; height: auto; }
 .form-fields { height: auto; max-height: 24; }
+Dialog.-small {
+    .dialog { width: 100%; border: none; padding: 0 1; }
+    .dialog.error { border: none; }
+    .dialog-title { margin: 0; }
+    .dialog-text, .dialog-hint { margin: 0; }
+    .dialog-buttons { margin: 0; }
+    .form-row Label { width: 14; padding: 0 1 0 0; }
+    .form-fields { max-height: 50vh; }
+}
 """
+
+SMALL_WIDTH, SMALL_HEIGHT = 76, 26
+"""Below either, dialogs drop their frame and use one-line fields (a 40x12 terminal)."""
 
 
 class Dialog(ModalScreen[DialogResult]):
     """A dialog box in the middle of the screen, the editor dimmed behind it.
 
     The styles live here once (scoped to ``Dialog``, so every subclass has them).
+    In a small terminal (the ``-small`` class) the frame goes and every field,
+    button and checkbox takes one line, so a form still fits in 40x12.
     """
 
     DEFAULT_CSS = DIALOG_CSS
+
+    def on_mount(self) -> None:
+        self._fit()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        width, height = self.app.size
+        small = width < SMALL_WIDTH or height < SMALL_HEIGHT
+        self.set_class(small, "-small")
+        for widget in self.query("Input, Select, Button, Checkbox"):
+            widget.compact = small  # type: ignore[attr-defined]
 
 
 class MessageDialog(Dialog[None]):
@@ -267,9 +294,11 @@ class FormDialog(Dialog[Any]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.title_text, classes="dialog-title", markup=False)
-            if self.intro:
-                yield Static(self.intro, classes="dialog-hint", markup=False)
+            # The intro scrolls with the fields: in a small terminal a long one (no MIDI
+            # ports, say) must not push the buttons off the screen.
             with VerticalScroll(classes="form-fields"):
+                if self.intro:
+                    yield Static(self.intro, classes="dialog-hint", markup=False)
                 for field in self.fields:
                     with Horizontal(classes="form-row"):
                         if field.kind == "check":

@@ -385,7 +385,10 @@ class EditorScreen(Screen):
     def _update_transport(self, playhead_tick: int | None = None) -> None:
         song, roll = self.session.song, self.roll
         tick = roll.cursor_tick if playhead_tick is None else playhead_tick
-        bar, beat = BarGrid.of(song).bar_and_beat(tick)
+        grid = BarGrid.of(song)
+        bar, beat = grid.bar_and_beat(tick)
+        beat_ticks = PPQ * 4 // song.time_signature_at(tick).denominator
+        past_beat = (tick - grid.bar_start_tick(bar - 1)) % beat_ticks
         key = song.key_at(tick)
         track = song.tracks[roll.track_index].name if song.tracks else ""
         self.query_one("#transport", TransportBar).state = TransportState(
@@ -396,7 +399,8 @@ class EditorScreen(Screen):
             meter=str(song.time_signature_at(tick)),
             key=key.name if key else "",
             bar=bar,
-            beat=round(beat, 2),
+            beat=int(beat),
+            ticks=past_beat,
             grid=grid_name(roll.grid_ticks),
             track=track,
             project=self.session.name,
@@ -1025,8 +1029,8 @@ class EditorScreen(Screen):
 
         index = self.roll.track_index
         style_names = {
-            "chorale": "Four-part chorale (adds Alto, Tenor, Bass)",
-            "chords": "Chord symbols with a voicing (adds Chords)",
+            "chorale": "four-part chorale",
+            "chords": "chord symbols",
         }
         styles = harmony_styles()
         if not styles:
@@ -1052,10 +1056,10 @@ class EditorScreen(Screen):
             Field("model", "Model", "select", first[0][1], first),
             Field(
                 "voicing",
-                "Chord voicing",
+                "Voicing",
                 "select",
                 "close",
-                (("close (chords)", "close"), ("open (chords)", "open")),
+                (("close (chord style)", "close"), ("open (chord style)", "open")),
             ),
             Field("variations", "Variations", value=3),
             Field("temperature", "Temperature", value=1.0),
@@ -1083,7 +1087,8 @@ class EditorScreen(Screen):
                 fields,
                 build,
                 submit_label="Harmonize",
-                intro=f"Harmonize track {index + 1} ({name}).",
+                intro=f"Harmonize track {index + 1} ({name}). A chorale adds Alto, Tenor "
+                "and Bass; chord symbols add a Chords track that plays them.",
                 on_change=changed,
             ),
             when_given(lambda options: self.run_harmonize(**options)),

@@ -19,7 +19,9 @@ class TransportState:
     meter: str = "4/4"
     key: str = ""
     bar: int = 1
-    beat: float = 1.0
+    beat: int = 1
+    ticks: int = 0
+    """Ticks past the beat (PPQ 480), shown as ``bar.beat.ticks`` when not on a beat."""
     grid: str = "1/8"
     track: str = ""
     project: str = "untitled"
@@ -64,7 +66,8 @@ class TransportBar(Widget):
         fields = [("", f"{state.tempo_bpm:g} BPM"), ("", state.meter)]
         if state.key:
             fields.append(("", state.key))
-        fields += [("bar ", f"{state.bar}.{state.beat:g}"), ("grid ", state.grid)]
+        position = f"{state.bar}.{state.beat}" + (f".{state.ticks:03d}" if state.ticks else "")
+        fields += [("bar ", position), ("grid ", state.grid)]
         if state.track:
             fields.append(("track ", state.track))
         if state.output:
