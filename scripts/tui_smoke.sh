@@ -5,9 +5,9 @@
 #   scripts/tui_smoke.sh            (tests/tui/test_smoke.py runs it in CI)
 #
 # It checks the first start (the demo tune), the help screen, an edit and its
-# undo, harmonising with the shipped HMM and accepting a candidate, a 40x12
-# terminal, quitting with unsaved work, and the next start offering that work
-# back. Any "Traceback" on screen fails it. State goes to a temporary folder.
+# undo, harmonising with the best installed model and accepting a candidate, a
+# 40x12 terminal (editing, and a dialog that fits), quitting with unsaved work,
+# and the next start offering that work back. Any "Traceback" on screen fails it. State goes to a temporary folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,13 +73,14 @@ wait_for "Insert "
 keys C-z
 wait_for "Undid: Insert"
 
-echo "tui_smoke: harmonize with the HMM, accept the second candidate"
+echo "tui_smoke: harmonize with the best installed model, accept the second candidate"
 keys h
 wait_for "Harmonize track 1 (Soprano)"
 keys Enter
-wait_for "candidates ready" 120
+wait_for "candidates ready" 180
 keys 2 Enter
-wait_for "Harmonize Soprano (chorale, hmm) 2/"
+wait_for "Harmonize Soprano (chorale, "
+screen | grep -qF " 2/3" || fail "the second candidate was not the one accepted"
 screen | grep -qF "Bass 2" || fail "the harmony tracks are not in the track list"
 
 echo "tui_smoke: a 40x12 terminal"
@@ -88,6 +89,10 @@ sleep 1
 wait_for "stopped"
 keys Enter
 wait_for "Insert"
+keys h
+wait_for "Cancel"  # the form's buttons are on a 40x12 screen
+keys Escape
+sleep 0.5
 tmux -L "$socket" resize-window -t smoke -x 120 -y 36
 sleep 1
 wait_for "Ein feste Burg"
