@@ -7,19 +7,20 @@
 # It checks the first start (the demo tune), the help screen, an edit and its
 # undo, harmonising with the best installed model and accepting a candidate, a
 # 40x12 terminal (editing, and a dialog that fits), quitting with unsaved work,
-# and the next start offering that work back. Any "Traceback" on screen fails it. State goes to a temporary folder.
+# the next start offering that work back, and the same after a kill -9. Any "Traceback" on screen fails it. State goes to a temporary folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 COMPOSER="${COMPOSER:-$PWD/.venv/bin/composer}"
 work="$(mktemp -d)"
-socket="composer-smoke-$$"
+runs=0
+socket="composer-smoke-$$-0"
 export COMPOSER_STATE_DIR="$work/state"
 export COMPOSER_PRELOAD_MODELS=0
 export TERM=xterm-256color
 
 cleanup() {
-  tmux -L "$socket" kill-server 2>/dev/null || true
+  for n in $(seq 0 "$runs"); do tmux -L "composer-smoke-$$-$n" kill-server 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -52,6 +53,9 @@ keys() {
 }
 
 start() {
+  # A fresh tmux server each time: one just killed may still hold its socket.
+  runs=$((runs + 1))
+  socket="composer-smoke-$$-$runs"
   tmux -L "$socket" new-session -d -s smoke -x 120 -y 36 "$COMPOSER; echo composer-exited-\$?; sleep 30"
 }
 
@@ -109,6 +113,24 @@ wait_for "Recover unsaved work?" 60
 keys Enter
 wait_for "Recovered:"
 screen | grep -qF "Bass 2" || fail "the recovered song lacks the harmony"
+
+echo "tui_smoke: a kill -9 loses at most the last few seconds"
+keys Enter
+wait_for "Insert "
+count="$(screen | grep -oE "Oboe · [0-9]+" | head -1)"
+sleep 5  # autosave runs every 3 s
+pane="$(tmux -L "$socket" list-panes -t smoke -F '#{pane_pid}')"
+editor="$(pgrep -P "$pane" | head -1)"
+[ -n "$editor" ] || fail "cannot find the editor's process"
+kill -9 "$editor"
+wait_for "composer-exited-137" 20
+tmux -L "$socket" kill-server
+start
+wait_for "Recover unsaved work?" 60
+wait_for "not close properly"  # "(composer did not close properly)", wrapped
+keys Enter
+wait_for "Recovered:"
+screen | grep -qF "$count" || fail "the recovered song lacks the last edit ($count)"
 keys C-q
 wait_for "composer-exited-0" 20
 
