@@ -890,6 +890,8 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     _bench_transcribe_args(sub.add_parser("transcribe", help="transcription time per audio minute and memory"))
     _bench_tui_args(sub.add_parser("tui", help="editor first frame, scroll re-render and memory"))
     _bench_corpus_args(sub.add_parser("corpus", help="MIDI files tokenized per second, memory"))
+    _bench_train_args(sub.add_parser("train", help="training throughput: 2 DDP processes vs 1"))
+    _bench_fuzz_args(sub.add_parser("fuzz", help="mutated MIDI files against every reader"))
 
 
 @command("bench", "measure latency and throughput against a reference", _bench_args)
@@ -933,6 +935,72 @@ def _bench_corpus(args: argparse.Namespace) -> int:
           f"{resume['pieces_that_changed_split']} pieces changed split")
     verdict = "meets" if report["meets_target"] else "misses"
     print(f"target {report['target_files_per_s']:.0f} files/s: {verdict}")
+    return 0
+
+
+def _bench_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--steps", type=int, default=30, help="training steps per run (multiple of 10)")
+    p.add_argument("--warmup", type=int, default=10, help="steps before the timed window")
+    p.add_argument("--batch", type=int, default=8, help="global batch (sequences per step)")
+    p.add_argument("--size", default="default", choices=("default", "tiny"),
+                   help="the shipped melody Transformer's shape, or a tiny one")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.set_defaults(bench_handler=_bench_train)
+
+
+def _bench_train(args: argparse.Namespace) -> int:
+    from composer.services.train_bench import bench_train
+
+    report = bench_train(steps=args.steps, warmup=args.warmup, batch_size=args.batch,
+                         size=args.size, progress=progress_bar("bench"))
+    if args.json:
+        print_json(report)
+        return 0
+    model = report["model"]
+    print(f"melody Transformer {model['n_layer']}x{model['n_embd']}, context {model['block_size']}; "
+          f"global batch {report['global_batch']}; {report['timed_steps']} timed steps; "
+          f"data: {report['data']}")
+    rows = []
+    for key in ("one_process", "two_processes"):
+        run = report[key]
+        rows.append([f"{run['processes']} x {run['threads_per_process']} thread", run["tokens_per_s"],
+                     run["seconds_per_step"], run["load_average_before"]])
+    print_table(["processes", "tokens/s", "s/step", "load avg before"], rows)
+    verdict = "meets" if report["meets_target"] else "misses"
+    print(f"ratio {report['ratio']:.2f} (efficiency {report['efficiency']:.0%}); "
+          f"target {report['target_ratio']}: {verdict}")
+    return 0
+
+
+def _bench_fuzz_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--files", type=int, default=10_000, help="mutated files (kept in the cache)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--time-limit", type=float, default=20.0, help="seconds per file")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.set_defaults(bench_handler=_bench_fuzz)
+
+
+def _bench_fuzz(args: argparse.Namespace) -> int:
+    from composer.services.fuzz_bench import run_fuzz
+
+    report = run_fuzz(files=args.files, seed=args.seed, workers=args.workers,
+                      time_limit=args.time_limit, progress=progress_bar("fuzz"))
+    if args.json:
+        print_json(report)
+        return 0
+    print(f"{report['files']} files ({report['corpus']}) in {report['seconds']} s, "
+          f"{report['workers']} workers, {report['time_limit_s']:g} s and "
+          f"{report['memory_limit_mb']} MB per file at most")
+    print_table(["target", "loaded", "clear error", "crash", "mismatch"],
+                [[t, c["ok"], c["error"], c["crash"], c["mismatch"]]
+                 for t, c in report["targets"].items()])
+    print(f"crashes: {report['crashes']}, hangs: {report['hangs']}, round-trip mismatches: "
+          f"{report['mismatches']}; peak memory {report['peak_pss_mb']} MB PSS")
+    for crash in report["crash_list"][:10]:
+        print(f"  crash in {crash['target']}: {crash['file']}: {crash['detail']}")
+    for name in report["hang_list"][:10]:
+        print(f"  hang: {name}")
     return 0
 
 

@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 MAX_FILE_BYTES = 64 * 1024 * 1024
 """Bigger files are refused: real MIDI files are a few MB at most."""
 
-MAX_EVENTS = 4_000_000
-"""Bounds memory on absurd files; about 200 MB of Python objects at worst."""
+MAX_EVENTS = 1_000_000
+"""Bounds memory and time on absurd files: about 50 MB of Python objects and a few
+seconds at worst (the largest orchestral files hold a few hundred thousand)."""
 
 _CHANNEL_DATA_LENGTH = {0x8: 2, 0x9: 2, 0xA: 2, 0xB: 2, 0xC: 1, 0xD: 1, 0xE: 2}
 _TEXT_KINDS: dict[int, TextKind] = {0x01: "text", 0x05: "lyrics", 0x06: "marker",

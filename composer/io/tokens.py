@@ -182,6 +182,7 @@ def encode_melody(tokenizer, song: Song, track_index: int = 0) -> list[int]:
     track = song.tracks[track_index]
     if not track.notes:
         return []
+    _check_length(song, track)
     for ts in song.time_signatures:
         if tokenizer.vocab.get(_meter_name(ts)) is None:
             raise InvalidArgumentError(
@@ -191,6 +192,22 @@ def encode_melody(tokenizer, song: Song, track_index: int = 0) -> list[int]:
     sequences = tokenizer.encode(melody_to_score(song, track))
     sequence = sequences[0] if isinstance(sequences, list) else sequences
     return _without_inline_keys(tokenizer, list(sequence.ids), list(sequence.tokens))
+
+
+MAX_BARS = 10_000
+"""The longest melody the tokenizer takes (4/4 at 120 BPM: over five hours). A stray
+event a billion ticks late would otherwise make millions of Bar tokens."""
+
+
+def _check_length(song: Song, track: Track) -> None:
+    from composer.core.timing import BarGrid
+
+    end = max(n.end_tick for n in track.notes)
+    bars = BarGrid.of(song).bar_at_tick(min(end, 2**62)) + 1
+    if end >= 2**31 or bars > MAX_BARS:
+        raise InvalidArgumentError(f"the melody is {bars:,} bars long; the melody models read "
+                                   f"at most {MAX_BARS:,}",
+                                   "a note very far from the others may be a damaged event")
 
 
 def _without_inline_keys(tokenizer, ids: list[int], names: list[str] | None = None) -> list[int]:
