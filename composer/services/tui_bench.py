@@ -288,19 +288,19 @@ def _open_project(song: Song, folder: Path) -> Path:
 
 
 def _wait_models(terminal: Terminal, start: int) -> str:
-    """Wait for the background model load to report; returns what it said."""
-    for word in (b"Models ready", b"Models not loaded"):
-        if word in terminal.output[start:]:
-            return word.decode()
+    """Wait for the background model load to report; returns what it said
+    ("Models ready (transformer)", or why none loaded)."""
+    import re
+
+    pattern = re.compile(rb"Models (?:ready \([^)]*\)|not loaded[^\x1b\r\n]*)")
     deadline = time.perf_counter() + 240
-    while time.perf_counter() < deadline:
-        for word in (b"Models ready", b"Models not loaded"):
-            if word in terminal.output[start:]:
-                return word.decode()
-        if terminal.process.poll() is not None:
-            break
+    while True:
+        found = pattern.search(bytes(terminal.output[start:]))
+        if found is not None:
+            return found.group(0).decode(errors="replace").strip()
+        if time.perf_counter() > deadline or terminal.process.poll() is not None:
+            return "no model report"
         terminal.pump(0.1)
-    return "no model report"
 
 
 SCROLL_SCRIPT: tuple[tuple[str, str, int], ...] = (
