@@ -52,16 +52,6 @@ def project_file(tmp_path: Path) -> Callable[[Song], Path]:
     return write
 
 
-@pytest.fixture(scope="session")
-def jack_server():
-    """A real JACK server with no sound card (the build machines have no ALSA sequencer)."""
-    from composer.live.jackd import JackServer
-
-    server = JackServer(period=256).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def probe(jack_server, request):
     """A virtual keyboard and a virtual synth on the JACK server, to play in and listen."""

@@ -6,6 +6,7 @@ from textual.widgets import Input, Select
 
 from composer.tui.app import make_app
 from composer.tui.screens.dialogs import FormDialog
+from composer.tui.widgets.candidates import CandidateLane
 from tests.tui.conftest import two_track_song
 from tests.tui.test_editor import SIZE, wait_for
 
@@ -32,6 +33,9 @@ async def test_continue_with_the_markov_model(project_file, isolated_state):
         assert editor.candidates.candidates.start_tick == 3840
         ghost = editor.roll.ghost
         assert ghost is not None and all(n.start_tick >= 3840 for _, ns in ghost.parts for n in ns)
+        lanes = list(editor.candidates.query(CandidateLane))
+        await pilot.click(lanes[1])  # the mouse chooses a lane too
+        assert editor.candidates.highlighted == 1
         await pilot.press("3")
         chosen = editor.candidates.candidates.candidates[2].tracks[0].notes
         await pilot.press("enter")
@@ -45,6 +49,11 @@ async def test_continue_with_the_markov_model(project_file, isolated_state):
         await _generate(pilot, app, "c", "markov", bars="2", variations="3", seed="11")
         await wait_for(pilot, lambda: editor.candidates.count == 3, timeout=120)
         assert editor.candidates.candidates.candidates[2].tracks[0].notes == chosen
+        await pilot.double_click(list(editor.candidates.query(CandidateLane))[2])
+        assert editor.session.song.tracks[0].notes[8:] == chosen  # a double click accepts
+        await pilot.press("ctrl+z")
+        await _generate(pilot, app, "c", "markov", bars="2", variations="3", seed="11")
+        await wait_for(pilot, lambda: editor.candidates.count == 3, timeout=120)
         await pilot.press("escape")
         assert editor.session.song == before and editor.roll.ghost is None
 

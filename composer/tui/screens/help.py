@@ -73,6 +73,7 @@ def help_rows() -> list[tuple[str, str, str]]:
         ("Mouse", "Drag", "Select a range of time and pitch"),
         ("Mouse", "Wheel", "Scroll (Shift+wheel scrolls sideways)"),
         ("Mouse", "Track list", "Click a track to make it current; M and S mute and solo"),
+        ("Mouse", "Candidate lane", "Click to choose it; double-click to accept it"),
     ]
     return rows
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -103,6 +104,19 @@ class CandidateLane(Widget):
             if r + 1 < rows:
                 text.append("\n")
         return text
+
+    def on_click(self, event: events.Click) -> None:
+        """A click chooses this lane; a double click accepts it."""
+        panel = next((a for a in self.ancestors if isinstance(a, CandidatePanel)), None)
+        if panel is None:
+            return
+        index = self.number - 1
+        if panel.highlighted == index and event.chain >= 2:
+            panel.action_accept()
+        else:
+            panel.highlighted = index
+        panel.focus()
+        event.stop()
 
 
 class CandidatePanel(Vertical, can_focus=True):
