@@ -147,6 +147,9 @@ class JackServer:
         """Terminate this server (only the process this object started); idempotent."""
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
+            from composer.live.ports import release_idle_clients
+
+            release_idle_clients()  # a client left on a vanishing server can crash libjack
             process.terminate()
             try:
                 process.wait(timeout)

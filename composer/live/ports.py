@@ -753,7 +753,9 @@ class _Watcher:
             time.sleep(WATCH_INTERVAL_S)
             with self._lock:
                 if not self._ports:  # decided under the lock, so add() starts a new thread
-                    self._close_clients()
+                    # The clients stay open for the next port: closing a JACK client
+                    # races with a server that is going away (libjack then crashes
+                    # the process), and poll() already replaces clients of a dead server.
                     self._last = ([], [])
                     self._thread = None
                     return
@@ -761,6 +763,18 @@ class _Watcher:
                 self.poll()
             except Exception:  # the watcher must outlive any one bad poll
                 log.exception("MIDI port watcher")
+
+    def release_if_idle(self, timeout: float = 4 * WATCH_INTERVAL_S) -> None:
+        """Close the kept clients once no port is open and the thread has ended."""
+        if self._ports:
+            return
+        deadline = time.monotonic() + timeout
+        while self._thread is not None and time.monotonic() < deadline:
+            time.sleep(WATCH_INTERVAL_S / 5)
+        with self._lock:
+            if self._ports or self._thread is not None:
+                return
+            self._close_clients(server_alive=self.server_up)
 
     def poll(self) -> None:
         """Compare the port lists with the last ones and tell the ports."""
@@ -833,6 +847,19 @@ def _watcher(backend: str, server: str | None = None) -> _Watcher:
         if key not in _WATCHERS:
             _WATCHERS[key] = _Watcher(backend)
         return _WATCHERS[key]
+
+
+def release_idle_clients() -> None:
+    """Close every JACK/ALSA client this process keeps while no port is open.
+
+    Call it before stopping a server this process started (tests, benches): a
+    client still open on a server that goes away can crash libjack.
+    """
+    _finish_closing()
+    with _WATCHERS_LOCK:
+        watchers = list(_WATCHERS.values())
+    for watcher in watchers:
+        watcher.release_if_idle()
 
 
 # ------------------------------------------------------------ exit safety
