@@ -64,24 +64,30 @@ def probe(jack_server, request):
         yield p
 
 
-GIT_MODELS = ("melody-markov", "harmony-hmm-chorale", "harmony-hmm-chords")
-"""The models every clone has (the neural ones are trained, and shipped, separately)."""
+GIT_MODELS = (
+    "melody-transformer",
+    "melody-lstm",
+    "melody-markov",
+    "harmony-hmm-chorale",
+    "harmony-hmm-chords",
+)
+"""Models in git when the snapshots were taken (later ones, such as the neural
+harmonisers, join models/ without changing the pictures)."""
 
 
 @pytest.fixture
 def clone_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Exactly the models of a clean clone, whatever else this machine has trained: the
-    footer and the dialogs show what the installed models allow, and snapshots must not
-    change when a new model lands in models/."""
-    import shutil
-
+    """A models folder with exactly :data:`GIT_MODELS`, whatever else this machine has
+    trained: the footer and the dialogs show what the installed models allow, and the
+    snapshots must not change when a new model lands in models/."""
     from composer.services.harmony_models import clear_cache
     from composer.services.models import forget_models
 
     shipped = Path(__file__).resolve().parents[2] / "models"
     models = tmp_path / "models"
+    models.mkdir()
     for name in GIT_MODELS:
-        shutil.copytree(shipped / name, models / name)
+        (models / name).symlink_to(shipped / name, target_is_directory=True)
     monkeypatch.setenv("COMPOSER_MODELS_DIR", str(models))
     forget_models()
     clear_cache()
