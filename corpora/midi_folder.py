@@ -385,6 +385,14 @@ class Journal:
         self.records: dict[str, dict[str, Any]] = {}
         self._last_sync = time.monotonic()
         header = {"format": FORMAT, "tokenizer": fingerprint}
+        try:
+            self._open(header)
+        except OSError as err:
+            from composer.io.atomic import output_error
+
+            raise output_error(self.path, err) from err
+
+    def _open(self, header: dict[str, Any]) -> None:
         good_bytes = self._load(header)
         if good_bytes is None:  # absent, another format or tokenizer: start again
             self.records = {}
@@ -429,6 +437,16 @@ class Journal:
         return record is not None and record["s"] == source.size and record["m"] == source.mtime_ns
 
     def add(self, source: SourceFile, result: dict[str, Any]) -> None:
+        """Append one file's result; OutputFileError if the disk is full (what is already
+        journaled stays usable: the next build resumes from it)."""
+        from composer.io.atomic import output_error
+
+        try:
+            self._add(source, result)
+        except OSError as err:
+            raise output_error(self.path, err) from err
+
+    def _add(self, source: SourceFile, result: dict[str, Any]) -> None:
         record: dict[str, Any] = {"f": source.path, "s": source.size, "m": source.mtime_ns}
         if "skip" in result:
             record["r"] = result["skip"]
@@ -447,16 +465,23 @@ class Journal:
             self.sync()
 
     def sync(self) -> None:
-        for handle in (self._tokens, self._lines):
-            handle.flush()
-            os.fsync(handle.fileno())
+        from composer.io.atomic import output_error
+
+        try:
+            for handle in (self._tokens, self._lines):
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as err:
+            raise output_error(self.path, err) from err
         self._last_sync = time.monotonic()
 
     def close(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self.sync()
-        self._tokens.close()
-        self._lines.close()
+        for handle in (self._tokens, self._lines):
+            with contextlib.suppress(OSError, ValueError):
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(OSError):  # a full disk: close() flushes again
+                handle.close()
 
 
 # ------------------------------------------------------------------- shards
@@ -509,11 +534,19 @@ def _build_lock(directory: Path) -> Iterator[None]:
     import fcntl
 
     with open(directory / ".lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            raise ComposerError(f"the corpus {directory.name} is being built by another process",
-                                "wait for it to finish") from err
+        # A few seconds' grace: the workers of a build that was just killed take a
+        # moment to die (and to let go of the lock they inherited).
+        deadline = time.monotonic() + 10.0
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as err:
+                if time.monotonic() > deadline:
+                    raise ComposerError(
+                        f"the corpus {directory.name} is being built by another process",
+                        "wait for it to finish") from err
+                time.sleep(0.1)
         yield
 
 

@@ -50,10 +50,25 @@ def _limit_memory(limit_bytes: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
 
 
+def _die_with_parent(parent: int) -> None:
+    """Linux: SIGKILL this worker when the parent dies (even by SIGKILL), so no orphan
+    keeps working or keeps a lock the parent held open."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before prctl took effect
+        os._exit(1)
+
+
 def _worker_main(conn, slot, function: Callable[[Any], Any], memory_limit: int | None,
-                 initializer: Callable[[], None] | None) -> None:
+                 initializer: Callable[[], None] | None, parent: int, inherited: list) -> None:
     import faulthandler
 
+    _die_with_parent(parent)
+    for other in inherited:  # the parent's ends of this and older workers' pipes
+        with contextlib.suppress(OSError):
+            other.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     faulthandler.disable()  # a crash is reported as the item's outcome, not dumped on stderr
     if initializer is not None:
@@ -84,11 +99,14 @@ def _worker_main(conn, slot, function: Callable[[Any], Any], memory_limit: int |
 
 
 class _Worker:
-    def __init__(self, ctx, function, memory_limit: int | None, initializer) -> None:
+    def __init__(self, ctx, function, memory_limit: int | None, initializer,
+                 siblings: list[_Worker]) -> None:
         self.slot = ctx.RawArray("d", 2)  # item index, start time (0: between items)
         self.conn, child = ctx.Pipe()
+        inherited = [self.conn, *(w.conn for w in siblings)]
         self.process = ctx.Process(target=_worker_main, args=(child, self.slot, function,
-                                                              memory_limit, initializer),
+                                                              memory_limit, initializer,
+                                                              os.getpid(), inherited),
                                    daemon=True)
         self.process.start()
         child.close()
@@ -145,11 +163,13 @@ class WorkerPool:
             return [w.process.pid for w in self.workers if w.process.pid is not None]
 
     def _start(self) -> _Worker:
-        return _Worker(self.ctx, self.function, self.memory_limit, self.initializer)
+        return _Worker(self.ctx, self.function, self.memory_limit, self.initializer,
+                       self.workers)
 
     def _replace(self, worker: _Worker) -> None:
         with self._lock:
-            self.workers[self.workers.index(worker)] = self._start()
+            index = self.workers.index(worker)
+            self.workers[index] = self._start()
         self.restarts += 1
 
     def run(self, items: Iterable[Any], should_stop: Callable[[], bool] | None = None
@@ -159,7 +179,9 @@ class WorkerPool:
 
         pending: collections.deque[tuple[int, Any]] = collections.deque(enumerate(items))
         with self._lock:
-            self.workers = [self._start() for _ in range(min(self.count, max(1, len(pending))))]
+            self.workers = []
+            for _ in range(min(self.count, max(1, len(pending)))):
+                self.workers.append(self._start())
         try:
             while True:
                 if should_stop is not None and should_stop():

@@ -42,7 +42,9 @@ def main() -> int:
     table = evaluate_transcription(limit=args.limit, progress=progress)
     out = REPO_ROOT / "runs" / "transcription_eval.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(table, indent=1))
+    from composer.io.atomic import atomic_write_text
+
+    atomic_write_text(out, json.dumps(table, indent=1))
     for kind in ("poly", "mono"):
         print(kind)
         for condition, row in table[kind].items():

@@ -287,9 +287,13 @@ def train(model_config, settings: TrainSettings, train_dir: Path, dev_dir: Path,
     running = []
 
     def save() -> None:
-        torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                    "step": step, "elapsed": time.monotonic() - started}, state_path)
-        (run_dir / "summary.json").write_text(json.dumps(summary_dict(), indent=1))
+        from composer.io.atomic import atomic_open, atomic_write_text
+
+        # Atomic: a kill mid-save keeps the previous state to resume from.
+        with atomic_open(state_path) as handle:
+            torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                        "step": step, "elapsed": time.monotonic() - started}, handle)
+        atomic_write_text(run_dir / "summary.json", json.dumps(summary_dict(), indent=1))
 
     def summary_dict() -> dict[str, Any]:
         return {"steps": step, "wall_seconds": round(time.monotonic() - started, 1),
@@ -333,7 +337,10 @@ def train(model_config, settings: TrainSettings, train_dir: Path, dev_dir: Path,
             report(f"dev at step {step}: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()))
             if scores["f1"] > best["f1"]:
                 best = {"step": step, **scores}
-                torch.save(model.state_dict(), run_dir / "best.pt")
+                from composer.io.atomic import atomic_open
+
+                with atomic_open(run_dir / "best.pt") as handle:
+                    torch.save(model.state_dict(), handle)
             save()
         elif step % settings.checkpoint_interval == 0:
             save()

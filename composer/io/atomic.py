@@ -61,7 +61,8 @@ def atomic_open(path: Path | str) -> Iterator[BinaryIO]:
 
 def output_error(path: Path, err: OSError) -> OutputFileError:
     """The one-line error for an OSError met while writing ``path``."""
-    if err.errno == errno.ENOSPC or err.errno == errno.EDQUOT:
+    if err.errno in (errno.ENOSPC, errno.EDQUOT) or (err.errno is None and _disk_full(path)):
+        # (numpy reports a short write without an errno: "N requested and M written".)
         return OutputFileError(f"{path}: the disk is full; nothing was changed",
                                "free some space and save again")
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
@@ -71,6 +72,14 @@ def output_error(path: Path, err: OSError) -> OutputFileError:
 
 def atomic_write_text(path: Path | str, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _disk_full(path: Path) -> bool:
+    try:
+        info = os.statvfs(path.parent if str(path.parent) else ".")
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < 64 * 1024
 
 
 def _umask() -> int:

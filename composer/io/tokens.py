@@ -76,8 +76,9 @@ def tokenizer_to_json(tokenizer) -> dict[str, Any]:
 
 
 def tokenizer_meter(ts: TimeSignature) -> TimeSignature:
-    """The meter as the tokenizer sees it (denominators 1 and 2 rewritten over 4)."""
-    if ts.denominator in (1, 2):
+    """The meter as the tokenizer sees it (denominators 1 and 2 rewritten over 4;
+    a numerator too large to rewrite stays as it is, a meter no model knows)."""
+    if ts.denominator in (1, 2) and ts.numerator * 4 // ts.denominator <= 255:
         factor = 4 // ts.denominator
         return TimeSignature(ts.tick, ts.numerator * factor, 4)
     return ts

@@ -47,11 +47,15 @@ class Shard:
         return KeySignature(0, fifths, "minor" if minor else "major")
 
     def save(self, directory: Path, split: str) -> None:
+        """Write the split's files, each atomically (a kill mid-save leaves the old ones)."""
+        from composer.io.atomic import atomic_open, atomic_write_text
+
         directory.mkdir(parents=True, exist_ok=True)
-        np.save(directory / f"{split}_tokens.npy", self.tokens)
-        np.save(directory / f"{split}_offsets.npy", self.offsets)
-        np.save(directory / f"{split}_meta.npy", self.meta)
-        (directory / f"{split}_ids.json").write_text(json.dumps(self.ids))
+        for name, array in (("tokens", self.tokens), ("offsets", self.offsets),
+                            ("meta", self.meta)):
+            with atomic_open(directory / f"{split}_{name}.npy") as handle:
+                np.save(handle, array)
+        atomic_write_text(directory / f"{split}_ids.json", json.dumps(self.ids))
 
     @staticmethod
     def load(directory: Path, split: str, mmap: bool = True) -> Shard:

@@ -241,14 +241,16 @@ def train(
                         "cpu_seconds": round(row["cpu_s"], 1),
                         "world_size": ctx.world_size,
                     }, tokenizer)
-                torch.save({
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "model_config": model_config.to_dict(), "step": step,
-                    "best_loss": best_loss, "best_step": best_step, "bad_evals": bad_evals,
-                    "tokens_seen": tokens_seen, "elapsed": row["elapsed_s"], "cpu": row["cpu_s"],
-                    "history": history,
-                }, last_path.with_suffix(".tmp"))
-                os.replace(last_path.with_suffix(".tmp"), last_path)
+                from composer.io.atomic import atomic_open
+
+                with atomic_open(last_path) as handle:  # a kill mid-save keeps the last one
+                    torch.save({
+                        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "model_config": model_config.to_dict(), "step": step,
+                        "best_loss": best_loss, "best_step": best_step, "bad_evals": bad_evals,
+                        "tokens_seen": tokens_seen, "elapsed": row["elapsed_s"],
+                        "cpu": row["cpu_s"], "history": history,
+                    }, handle)
             if progress and ctx.is_main:
                 progress(step, train_config.max_steps, row)
             if bad_evals >= train_config.patience:

@@ -305,6 +305,10 @@ def _decode(data: bytes) -> str:
 
 
 def _harmony(song, seed: int) -> str:
+    """Four bars of the file's melody (notes cut at the fourth bar line: a damaged
+    note-off can leave a note thousands of bars long, which is slow, not wrong)."""
+    from dataclasses import replace
+
     from composer.core.timing import BarGrid
     from composer.ml.harmony_decode import harmonize_chorale
     from composer.ml.melody import song_key
@@ -315,7 +319,8 @@ def _harmony(song, seed: int) -> str:
     grid = BarGrid.of(melody)
     notes = melody.tracks[0].notes
     end = grid.bar_start_tick(grid.bar_at_tick(notes[0].start_tick) + 4)  # four bars of it
-    soprano = [n for n in notes if n.start_tick < end]
+    soprano = [replace(n, duration_ticks=min(n.duration_ticks, end - n.start_tick))
+               for n in notes if n.start_tick < end]
     setting = harmonize_chorale(_STATE["model"], _STATE["hv"], _STATE["chorale"], soprano,
                                 melody.time_signatures, song_key(melody), temperature=1.0,
                                 rng=np.random.default_rng(seed))
