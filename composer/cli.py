@@ -916,7 +916,8 @@ def _bench_corpus(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report)
         return 0
-    lib, build, ref, resume = report["library"], report["build"], report["reference"], report["resume"]
+    lib, build = report["library"], report["build"]
+    ref, resume = report["reference"], report["resume"]
     print(f"library: {lib['files']} files, {lib['megabytes']} MB "
           f"({', '.join(f'{k} {v}' for k, v in lib['by_kind'].items())}); sources: "
           f"{', '.join(f'{k} {v}' for k, v in lib['sources'].items())}")
@@ -930,7 +931,8 @@ def _bench_corpus(args: argparse.Namespace) -> int:
     print(f"pieces {build['pieces']}, {build['tokens']} tokens, {build['skipped']} skipped, "
           f"{build['duplicates']} duplicates; peak memory {build['peak_pss_mb']} MB PSS "
           f"({build['peak_rss_mb']} MB summed RSS)")
-    print(f"unchanged rebuild {resume['unchanged_rebuild_s']} s; {resume['added_files']} files added: "
+    print(f"unchanged rebuild {resume['unchanged_rebuild_s']} s; "
+          f"{resume['added_files']} files added: "
           f"{resume['tokenized_after_adding']} tokenized in {resume['rebuild_after_adding_s']} s, "
           f"{resume['pieces_that_changed_split']} pieces changed split")
     verdict = "meets" if report["meets_target"] else "misses"
@@ -957,14 +959,14 @@ def _bench_train(args: argparse.Namespace) -> int:
         print_json(report)
         return 0
     model = report["model"]
-    print(f"melody Transformer {model['n_layer']}x{model['n_embd']}, context {model['block_size']}; "
-          f"global batch {report['global_batch']}; {report['timed_steps']} timed steps; "
-          f"data: {report['data']}")
+    print(f"melody Transformer {model['n_layer']}x{model['n_embd']}, "
+          f"context {model['block_size']}; global batch {report['global_batch']}; "
+          f"{report['timed_steps']} timed steps; data: {report['data']}")
     rows = []
     for key in ("one_process", "two_processes"):
         run = report[key]
-        rows.append([f"{run['processes']} x {run['threads_per_process']} thread", run["tokens_per_s"],
-                     run["seconds_per_step"], run["load_average_before"]])
+        rows.append([f"{run['processes']} x {run['threads_per_process']} thread",
+                     run["tokens_per_s"], run["seconds_per_step"], run["load_average_before"]])
     print_table(["processes", "tokens/s", "s/step", "load avg before"], rows)
     verdict = "meets" if report["meets_target"] else "misses"
     print(f"ratio {report['ratio']:.2f} (efficiency {report['efficiency']:.0%}); "

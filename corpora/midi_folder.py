@@ -155,7 +155,7 @@ def _scaled(values, tpq: int):
 def read_with_symusic(path: str) -> Reading:
     import symusic
 
-    score = symusic.Score.from_file(path)
+    score: Any = symusic.Score.from_file(path)
     tpq = int(score.ticks_per_quarter)
     if tpq <= 0:
         raise ValueError("zero ticks per quarter")
@@ -504,7 +504,7 @@ def write_shards(directory: Path, journal: Journal, kept: dict[str, list[dict[st
     journal.sync()
     source = (np.memmap(journal.tokens_path, dtype="<i2", mode="r")
               if journal.token_end else np.zeros(0, dtype="<i2"))
-    report = {}
+    report: dict[str, dict[str, int]] = {}
     for split in SPLITS:
         records = kept[split]
         lengths = np.array([r["n"] for r in records], dtype=np.int64)

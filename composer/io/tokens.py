@@ -160,13 +160,13 @@ def melody_to_score(song: Song, track: Track):
     """A one-track symusic Score of ``track`` with the song's meters (no key: see module doc)."""
     import symusic
 
-    score = symusic.Score(PPQ)
+    score: Any = symusic.Score(PPQ)
     for ts in song.time_signatures:
         shown = tokenizer_meter(ts)
         score.time_signatures.append(symusic.TimeSignature(ts.tick, shown.numerator, shown.denominator))
     import numpy as np
 
-    out = symusic.Track("melody", 0, False)
+    out: Any = symusic.Track("melody", 0, False)
     if track.notes:
         # From arrays in one call: note by note costs more than the tokenizer (corpus builds).
         columns = np.array([(n.start_tick, n.duration_ticks, n.pitch, n.velocity)

@@ -71,7 +71,10 @@ def synthetic_song(rng: np.random.Generator, parts: int):
     scale = sorted(scale_pitch_classes(key))
     beats = int(rng.choice([3, 4, 4, 4]))
     bars = int(rng.integers(16, 49))
-    melody, chords, bass, drums = [], [], [], []
+    melody: list[Note] = []
+    chords: list[Note] = []
+    bass: list[Note] = []
+    drums: list[Note] = []
     degree = 0
     for bar in range(bars):
         start = bar * beats * 480
@@ -103,7 +106,8 @@ def _variant(data: bytes, shift: int) -> bytes:
     """The same piece moved by ``shift`` semitones (a different piece to the build)."""
     import symusic
 
-    return bytes(symusic.Score.from_midi(data).shift_pitch(shift).dumps_midi())
+    score: Any = symusic.Score.from_midi(data)
+    return bytes(score.shift_pitch(shift).dumps_midi())
 
 
 def make_library(folder: Path, files: int, seed: int = 0, synthetic_only: bool = False,

@@ -141,7 +141,8 @@ _INTERESTING = [0x00, 0x01, 0x7F, 0x80, 0x81, 0xF0, 0xF7, 0xFF, 0x2F, 0x51, 0x58
 
 
 def _chunk_starts(data: bytes) -> list[int]:
-    starts, at = [], 0
+    starts: list[int] = []
+    at = 0
     while True:
         at = data.find(b"MTrk", at)
         if at < 0:
@@ -178,7 +179,8 @@ def mutate(data: bytes, rng: np.random.Generator, donors: list[bytes]) -> bytes:
         elif op == 6:  # lie about a chunk length
             starts = _chunk_starts(bytes(out)) or [0]
             i = starts[int(rng.integers(len(starts)))] + 4
-            value = int(rng.choice([0, 1, 0xFFFFFFFF, 2**31, size * 2, int(rng.integers(0, 2**32))]))
+            value = int(rng.choice([0, 1, 0xFFFFFFFF, 2**31, size * 2,
+                                    int(rng.integers(0, 2**32))]))
             out[i:i + 4] = value.to_bytes(4, "big")
         elif op == 7:  # the header's format, track count or division
             field = int(rng.choice([8, 10, 12]))
@@ -193,7 +195,8 @@ def mutate(data: bytes, rng: np.random.Generator, donors: list[bytes]) -> bytes:
                 j = int(rng.integers(0, len(donor)))
                 out[at:] = donor[j:j + int(rng.integers(1, 2048))]
         else:  # a status byte where data should be, or the reverse
-            out[at] = int(rng.integers(0x80, 0x100)) if out[at] < 0x80 else int(rng.integers(0, 0x80))
+            flipped = rng.integers(0x80, 0x100) if out[at] < 0x80 else rng.integers(0, 0x80)
+            out[at] = int(flipped)
     return bytes(out)
 
 

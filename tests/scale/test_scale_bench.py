@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from composer.errors import ComposerError
-from composer.services.corpus_bench import bench_corpus, make_library
+from composer.services.corpus_bench import make_library
 from composer.services.train_bench import bench_train
 
 COMPOSER = Path(sys.executable).parent / "composer"

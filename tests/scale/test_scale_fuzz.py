@@ -122,7 +122,7 @@ def test_the_chorale_decoder_writes_valid_notes_whatever_the_network_says(
     assert setting.alto or setting.tenor or setting.bass
     end = max(n.end_tick for n in soprano)
     for voice in (setting.alto, setting.tenor, setting.bass):
-        assert all(0 <= n.start_tick and n.end_tick <= end + 480 for n in voice)
+        assert all(n.start_tick >= 0 and n.end_tick <= end + 480 for n in voice)
         assert all(a.end_tick <= b.start_tick for a, b in zip(voice, voice[1:], strict=False))
 
 

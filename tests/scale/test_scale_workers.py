@@ -48,7 +48,7 @@ def test_each_failure_is_charged_to_its_own_item():
 def test_stopping_early_leaves_no_process_behind():
     pool = WorkerPool(troublesome, workers=2, time_limit=5.0)
     done = []
-    for item, outcome in pool.run([f"ok{i}" for i in range(200)],
+    for item, _outcome in pool.run([f"ok{i}" for i in range(200)],
                                   should_stop=lambda: len(done) >= 5):
         done.append(item)
     assert 5 <= len(done) < 200
