@@ -135,15 +135,15 @@ def _silence_libjack() -> None:
 
 
 def _libjack_handles() -> list[ctypes.CDLL]:
-    """libjack as python-rtmidi loaded it: wheels bundle their own copy beside the module."""
+    """Every libjack in the process: the system's, which rtmidi's calls bind to (see
+    composer/live/__init__.py), and the copy a python-rtmidi wheel bundles."""
     import rtmidi
 
     handles = []
+    with contextlib.suppress(OSError):
+        handles.append(ctypes.CDLL("libjack.so.0"))
     site = Path(rtmidi.__file__).resolve().parent.parent
     for path in glob.glob(str(site / "python_rtmidi*" / "libjack*.so*")):
         with contextlib.suppress(OSError):
             handles.append(ctypes.CDLL(path))
-    if not handles:  # a python-rtmidi built against the system's libjack
-        with contextlib.suppress(OSError):
-            handles.append(ctypes.CDLL("libjack.so.0"))
     return handles

@@ -40,6 +40,7 @@ CLIENT_IN = "composer-in"
 CLIENT_OUT = "composer-out"
 PORT_NAME = "midi"
 WATCH_INTERVAL_S = 0.25
+CALLBACK_DRAIN_S = 0.05  # a few JACK periods: what a callback in flight needs to finish
 INPUT_QUEUE_LIMIT = 8192
 JACK_FLUSH_S = 1.0
 """How long a closed JACK output stays open to hand its last messages to the server."""
@@ -466,10 +467,10 @@ class _RtPortMixin:
         if not server_alive:
             _abandon(rt)
             return
+        if self._is_input:
+            stop_callbacks(rt)
         with CLIENT_LOCK:
             with contextlib.suppress(Exception):
-                if self._is_input:
-                    rt.cancel_callback()
                 rt.close_port()
             with contextlib.suppress(Exception):
                 rt.delete()
@@ -525,6 +526,20 @@ class _RtPortMixin:
 
     def _set_connected(self) -> None:
         self.connected = True
+
+
+def stop_callbacks(midi_in: Any) -> None:
+    """Stop an input's Python callback and let one already under way return.
+
+    Call it before closing the client, holding no lock the callback needs.
+    Closing a JACK client cancels its process thread if it does not stop in
+    time; cancelled while it waits for the GIL inside a callback, that thread
+    takes the GIL's mutex with it and the whole process hangs. The sleep hands
+    the GIL over, so a callback that was already called runs to its end.
+    """
+    with contextlib.suppress(Exception):
+        midi_in.cancel_callback()
+    time.sleep(CALLBACK_DRAIN_S)
 
 
 _closing: list[threading.Thread] = []

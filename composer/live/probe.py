@@ -117,8 +117,10 @@ class JackProbe:
         return bool(predicate())
 
     def close(self) -> None:
+        from composer.live.ports import stop_callbacks
+
         self.unplug_keyboard()
-        self.synth.cancel_callback()
+        stop_callbacks(self.synth)
         with self._clients:
             self.synth.close_port()
             self.synth.delete()
