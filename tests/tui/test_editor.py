@@ -536,4 +536,5 @@ async def test_harmony_models_offered_follow_the_style(project_file, isolated_st
         dialog.query_one("#field-style", Select).value = "chords"
         await pilot.pause()
         assert [v for _, v in model._options] == available_models("chords")
+        assert model.value == available_models("chords")[0]  # its best, not the old choice
         assert "hmm" in [v for _, v in model._options]  # the baseline is always there

@@ -341,14 +341,15 @@ class FormDialog(Dialog[Any]):
                 values[field.name] = widget.value
         return values
 
-    def set_options(self, name: str, options: Sequence[tuple[str, Any]]) -> None:
-        """Replace a select field's choices, keeping its value when it is still one of them."""
+    def set_options(self, name: str, options: Sequence[tuple[str, Any]], value: Any = None) -> None:
+        """Replace a select field's choices and select ``value``; without one, keep the
+        current value when it is still a choice, else take the first."""
         select: Select[Any] = self.query_one(f"#field-{name}", Select)
         current = select.value
         select.set_options(options)
-        values = [value for _, value in options]
+        values = [v for _, v in options]
         if values:
-            select.value = current if current in values else values[0]
+            select.value = next((v for v in (value, current) if v in values), values[0])
 
     @on(Select.Changed)
     @on(Checkbox.Changed)

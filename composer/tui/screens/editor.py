@@ -1067,8 +1067,9 @@ class EditorScreen(Screen):
         ]
 
         def changed(form: FormDialog, name: str, value: Any) -> None:
-            if name == "style":
-                form.set_options("model", model_options(value))
+            if name == "style":  # the best model for the new style, as on opening
+                options = model_options(value)
+                form.set_options("model", options, options[0][1] if options else None)
 
         def build(values: dict[str, Any]) -> dict[str, Any]:
             return {
