@@ -969,7 +969,8 @@ def _bench_train(args: argparse.Namespace) -> int:
                      run["tokens_per_s"], run["seconds_per_step"], run["load_average_before"]])
     print_table(["processes", "tokens/s", "s/step", "load avg before"], rows)
     verdict = "meets" if report["meets_target"] else "misses"
-    print(f"ratio {report['ratio']:.2f} (efficiency {report['efficiency']:.0%}); "
+    print(f"ratio {report['ratio']:.2f} (efficiency {report['efficiency']:.0%}; from CPU time per "
+          f"step, with a core per process: {report['cpu_bound_ratio']:.2f}); "
           f"target {report['target_ratio']}: {verdict}")
     return 0
 

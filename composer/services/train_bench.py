@@ -10,7 +10,9 @@ the ratio two/one is the figure (target >= 1.7; 2.0 would be free scaling).
 The data are the melody task's token shards when they are built (music21
 corpus), else shards of generated tunes, so the bench runs on a clean clone.
 Other work on the machine shows in the ratio: the report carries the load
-average before and after each run.
+average before and after each run, each process's share of a CPU, and the
+ratio of CPU seconds per step (one process against each of two): what the
+ratio would be with a core per process.
 """
 
 from __future__ import annotations
@@ -121,6 +123,9 @@ def bench_train(steps: int = 30, warmup: int = 10, batch_size: int = 8, size: st
             runs[processes] = _run(processes, settings, root, cancel, timeout_s)
     one, two = runs[1], runs[2]
     ratio = two["tokens_per_s"] / one["tokens_per_s"]
+    # Load-independent: the CPU a step costs one process against what it costs each of two
+    # (what the ratio would be if every process had a core to itself).
+    cpu_ratio = one["rank0_cpu_seconds_per_step"] / two["rank0_cpu_seconds_per_step"]
     progress(1.0, "done")
     return {
         "model": {"size": size, **SIZES[size]},
@@ -132,6 +137,7 @@ def bench_train(steps: int = 30, warmup: int = 10, batch_size: int = 8, size: st
         "two_processes": two,
         "ratio": round(ratio, 3),
         "efficiency": round(ratio / 2, 3),
+        "cpu_bound_ratio": round(cpu_ratio, 3),
         "target_ratio": TARGET_RATIO,
         "meets_target": ratio >= TARGET_RATIO,
         "cpu_count": os.cpu_count(),
@@ -184,6 +190,7 @@ def _worker(settings: dict[str, Any]) -> None:
         "seconds_per_step": round((t1 - t0) / (last - first), 4),
         "tokens_per_s": round(tokens_per_step * (last - first) / (t1 - t0), 1),
         "rank0_cpu_share": round((c1 - c0) / (t1 - t0), 3),
+        "rank0_cpu_seconds_per_step": round((c1 - c0) / (last - first), 4),
         "final_train_loss": round(result.history[-1]["train_loss"], 4),
     }))
 

@@ -60,6 +60,7 @@ def test_bench_train_times_one_and_two_processes(tmp_path, monkeypatch):
     assert one["tokens_per_s"] > 0 and two["tokens_per_s"] > 0
     assert report["ratio"] == pytest.approx(two["tokens_per_s"] / one["tokens_per_s"], rel=1e-2)
     assert report["timed_steps"] == 10
+    assert report["cpu_bound_ratio"] > 0 and one["rank0_cpu_seconds_per_step"] > 0
 
 
 def test_bench_train_refuses_settings_it_cannot_time():
