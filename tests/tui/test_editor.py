@@ -396,7 +396,10 @@ async def test_harmonize_shows_lanes_and_accepting_one_is_undoable(project_file,
         assert editor.session.song == before
 
 
-async def test_a_failing_job_ends_in_one_dialog_and_changes_nothing(project_file, isolated_state):
+async def test_a_failing_job_ends_in_one_dialog_and_changes_nothing(
+    clone_models, project_file, isolated_state
+):
+    # clone_models has no neural harmoniser, whatever this machine has trained since.
     app = make_app(project_file(two_track_song()), state_dir=isolated_state)
     async with app.run_test(size=SIZE) as pilot:
         editor = editor_of(app)
