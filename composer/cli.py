@@ -979,7 +979,8 @@ def _bench_fuzz_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--files", type=int, default=10_000, help="mutated files (kept in the cache)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--time-limit", type=float, default=20.0, help="seconds per file")
+    p.add_argument("--time-limit", type=float, default=20.0,
+                   help="CPU seconds per file before it counts as a hang")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     p.set_defaults(bench_handler=_bench_fuzz)
 
@@ -993,7 +994,7 @@ def _bench_fuzz(args: argparse.Namespace) -> int:
         print_json(report)
         return 0
     print(f"{report['files']} files ({report['corpus']}) in {report['seconds']} s, "
-          f"{report['workers']} workers, {report['time_limit_s']:g} s and "
+          f"{report['workers']} workers, {report['time_limit_s']:g} s of CPU and "
           f"{report['memory_limit_mb']} MB per file at most")
     print_table(["target", "loaded", "clear error", "crash", "mismatch"],
                 [[t, c["ok"], c["error"], c["crash"], c["mismatch"]]

@@ -1,13 +1,17 @@
 """Run a function over many small items in worker processes, one bad item at a time.
 
 Used where the items come from strangers (a user's MIDI folder, fuzzed files):
-an item that makes the function hang past ``time_limit`` or kill its process
-(a crash in C++ code, the memory limit) costs only that item. The worker is
-replaced and the other items it held are handed out again.
+an item that makes the function hang or kill its process (a crash in C++
+code, the memory limit) costs only that item. The worker is replaced and the
+other items it held are handed out again.
 
-Each worker announces the item it is working on in a shared slot (its index
-and start time), which is how the parent knows whom to blame. Items are sent
-in small batches, two batches ahead, so the pipes never fill up.
+A hang is an item that uses more than ``time_limit`` seconds of CPU, or gets
+no answer within ``wall_limit`` seconds (blocked): CPU time, so that a worker
+starved by other work on a busy machine is not taken for a hung one.
+
+Each worker announces the item it is working on in a shared slot (its index,
+start time and CPU time so far), which is how the parent knows whom to blame.
+Items are sent in small batches, two batches ahead, so the pipes never fill.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ def _worker_main(conn, slot, function: Callable[[Any], Any], memory_limit: int |
         if batch is None:
             return
         for index, item in batch:
-            slot[0], slot[1] = float(index), time.monotonic()
+            slot[0], slot[2], slot[1] = float(index), time.process_time(), time.monotonic()
             try:
                 outcome = Outcome("ok", function(item))
             except MemoryError:
@@ -101,7 +105,8 @@ def _worker_main(conn, slot, function: Callable[[Any], Any], memory_limit: int |
 class _Worker:
     def __init__(self, ctx, function, memory_limit: int | None, initializer,
                  siblings: list[_Worker]) -> None:
-        self.slot = ctx.RawArray("d", 2)  # item index, start time (0: between items)
+        # Item index, start time (0: between items), the worker's CPU seconds at the start.
+        self.slot = ctx.RawArray("d", 3)
         self.conn, child = ctx.Pipe()
         inherited = [self.conn, *(w.conn for w in siblings)]
         self.process = ctx.Process(target=_worker_main, args=(child, self.slot, function,
@@ -144,12 +149,14 @@ class WorkerPool:
 
     def __init__(self, function: Callable[[Any], Any], workers: int = 2,
                  time_limit: float = 30.0, memory_limit_mb: int | None = 2048,
-                 batch: int = 8, initializer: Callable[[], None] | None = None) -> None:
+                 batch: int = 8, initializer: Callable[[], None] | None = None,
+                 wall_limit: float | None = None) -> None:
         import multiprocessing
 
         self.function = function
         self.count = max(1, workers)
         self.time_limit = time_limit
+        self.wall_limit = wall_limit if wall_limit is not None else max(10 * time_limit, 120.0)
         self.memory_limit = memory_limit_mb * 1024 * 1024 if memory_limit_mb else None
         self.batch = max(1, batch)
         self.initializer = initializer
@@ -223,19 +230,30 @@ class WorkerPool:
         worker.process.join(timeout=1)
         return worker.process.exitcode
 
+    def _hung(self, worker: _Worker, now: float) -> str | None:
+        """Why the worker counts as hung on its item, or None."""
+        started = worker.slot[1]
+        if not (worker.assigned and started and now - started > self.time_limit):
+            return None
+        if now - started > self.wall_limit:
+            return f"gave no answer within {self.wall_limit:g} s"
+        cpu = _cpu_seconds(worker.process.pid)
+        if cpu is not None and cpu - worker.slot[2] > self.time_limit:
+            return f"took longer than {self.time_limit:g} s of CPU time"
+        return None
+
     def _watch(self, pending) -> Iterator[tuple[Any, Outcome]]:
         now = time.monotonic()
         for worker in list(self.workers):
-            started = worker.slot[1]
-            if worker.assigned and started and now - started > self.time_limit:
+            hung = self._hung(worker, now)
+            if hung:
                 # Collect what it finished before it stalled, then stop it.
                 with contextlib.suppress(EOFError, OSError):
                     while worker.conn.poll():
                         index, outcome = worker.conn.recv()
                         yield self._settle(worker, index), outcome
                 worker.process.kill()
-                yield from self._lost(worker, pending,
-                                      f"took longer than {self.time_limit:g} s", "timeout")
+                yield from self._lost(worker, pending, hung, "timeout")
             elif worker.assigned and not worker.process.is_alive():
                 yield from self._receive(worker, pending)
                 if worker in self.workers and worker.assigned and not worker.process.is_alive():
@@ -269,6 +287,16 @@ class WorkerPool:
 
 
 # ------------------------------------------------------------------ memory
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process, from /proc (None if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _proc_kb(pid: int, path: str, field: str) -> int:

@@ -17,8 +17,9 @@ Every file goes through, in a worker process with a time and memory limit:
   driven by a randomly initialised network, the file's melody as soprano.
 
 A target may load the file or raise :class:`ComposerError`; any other
-exception, a worker that dies, or the memory limit is a crash; the time limit
-is a hang. The target is 0 crashes and 0 hangs.
+exception, a worker that dies, or the memory limit is a crash; more than the
+time limit in CPU seconds (or no answer at all within ten times that) is a
+hang. The target is 0 crashes and 0 hangs.
 """
 
 from __future__ import annotations
