@@ -163,7 +163,8 @@ def melody_to_score(song: Song, track: Track):
     score: Any = symusic.Score(PPQ)
     for ts in song.time_signatures:
         shown = tokenizer_meter(ts)
-        score.time_signatures.append(symusic.TimeSignature(ts.tick, shown.numerator, shown.denominator))
+        score.time_signatures.append(
+            symusic.TimeSignature(ts.tick, shown.numerator, shown.denominator))
     import numpy as np
 
     out: Any = symusic.Track("melody", 0, False)
@@ -188,7 +189,8 @@ def encode_melody(tokenizer, song: Song, track_index: int = 0) -> list[int]:
         if tokenizer.vocab.get(_meter_name(ts)) is None:
             raise InvalidArgumentError(
                 f"the meter {ts} is not one the melody models know",
-                "supported: 1/4 to 16/4, 1/8 to 12/8, 1/16 to 16/16 (and the same bars over 2 or 1)",
+                "supported: 1/4 to 16/4, 1/8 to 12/8, 1/16 to 16/16"
+                " (and the same bars over 2 or 1)",
             )
     sequences = tokenizer.encode(melody_to_score(song, track))
     sequence = sequences[0] if isinstance(sequences, list) else sequences

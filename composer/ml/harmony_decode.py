@@ -25,11 +25,10 @@ each chunk seeing its melody and the last bars of harmony already written.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +61,7 @@ from composer.ml.harmony_format import (
     sounding_pitches,
     state_token,
 )
+from composer.ml.sampling import one_thread  # noqa: F401  (the services use it from here)
 
 log = logging.getLogger(__name__)
 
@@ -76,21 +76,6 @@ RELAXATIONS: tuple[frozenset[str], ...] = (
     frozenset({"leading_tone", "overlap", "parallels", "spacing", "unison", "crossing"}),
 )
 """Rule sets given up, in order, when no candidate obeys them all (range never)."""
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch on one thread inside (decoding steps one token at a time: a small
-    model's operations are too short to share out, and on a busy machine the second
-    thread mostly waits; measured about 10x less CPU per step)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 class HarmonyVocab:

@@ -153,8 +153,10 @@ class MarkovMelodyModel:
         pitches, rhythms = pitch_symbols(notes, key), rhythm_symbols(song, notes)
         pitch_bits = rhythm_bits = 0.0
         for i in range(len(notes)):
-            pitch_bits -= math.log2(self.pitch.probability([*pitch_start, *pitches[:i]], pitches[i]))
-            rhythm_bits -= math.log2(self.rhythm.probability([*rhythm_start, *rhythms[:i]], rhythms[i]))
+            pitch_context = [*pitch_start, *pitches[:i]]
+            rhythm_context = [*rhythm_start, *rhythms[:i]]
+            pitch_bits -= math.log2(self.pitch.probability(pitch_context, pitches[i]))
+            rhythm_bits -= math.log2(self.rhythm.probability(rhythm_context, rhythms[i]))
         return pitch_bits, pitch_bits + rhythm_bits, len(notes)
 
     def to_bytes(self) -> bytes:
@@ -176,7 +178,7 @@ class MarkovMelodyModel:
         pitch_start, rhythm_start = _meter_context(song, key)
         pitch_history = [*pitch_start, *pitch_symbols(notes, key)]
         rhythm_history = [*rhythm_start, *rhythm_symbols(song, notes)]
-        previous_bar = grid.bar_at_tick(notes[-1].start_tick) if notes else grid.bar_at_tick(start_tick)
+        previous_bar = grid.bar_at_tick(notes[-1].start_tick if notes else start_tick)
         pitch_symbols_list = list(self.pitch.alphabet)
         rhythm_symbols_list = list(self.rhythm.alphabet)
         busy_until = start_tick
@@ -196,8 +198,9 @@ class MarkovMelodyModel:
             position, duration, crossed = rhythm_symbols_list[choice]
             onset = int(onsets[choice])
             pitch_probs = self.pitch.distribution(pitch_history)
-            allowed = np.array([pitch_ok(s + key.tonic_pc) if pitch_ok else 0 <= s + key.tonic_pc <= 127
-                                for s in pitch_symbols_list])
+            allowed = np.array([
+                pitch_ok(s + key.tonic_pc) if pitch_ok else 0 <= s + key.tonic_pc <= 127
+                for s in pitch_symbols_list])
             if not allowed.any():
                 break
             p_choice = _sample(pitch_probs, allowed, temperature, rng)

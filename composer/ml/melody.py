@@ -21,8 +21,8 @@ from composer.core.timing import BarGrid
 from composer.io.tokens import (
     BAR,
     DURATION,
-    POSITION,
     PITCH,
+    POSITION,
     TIMESIG,
     Vocabulary,
     encode_melody,
@@ -120,7 +120,8 @@ def bar_slots(song: Song, first_bar: int, end_tick: int) -> list[BarSlot]:
         start = grid.bar_start_tick(bar)
         if start >= end_tick and slots:
             break
-        slots.append(BarSlot(start, grid.bar_length_ticks(bar), tokenizer_meter(grid.meter_at_tick(start))))
+        meter = tokenizer_meter(grid.meter_at_tick(start))
+        slots.append(BarSlot(start, grid.bar_length_ticks(bar), meter))
         bar += 1
     return slots
 
@@ -300,7 +301,8 @@ def region_end(song: Song, start_tick: int, bars: int) -> int:
 
 
 def plan_continuation(tokenizer, vocab: Vocabulary, song: Song, notes: Sequence[Note],
-                      key: KeySignature, start_tick: int, bars: int, block_size: int) -> GenerationPlan:
+                      key: KeySignature, start_tick: int, bars: int,
+                      block_size: int) -> GenerationPlan:
     """Tokens and bar slots to continue ``notes`` (all ending by ``start_tick``)."""
     ids = encode_melody(tokenizer, melody_song(song, notes))
     bar_pos = _bar_positions(vocab, ids)

@@ -96,9 +96,13 @@ class NeuralMelodyGenerator:
     def continue_notes(self, song: Song, prompt: list[Note], key: KeySignature, start_tick: int,
                        settings, cancel: threading.Event | None = None,
                        use_cache: bool = True) -> Generated:
-        from composer.ml.melody import decode_generated, make_constraints, plan_continuation, \
-            recrop_keep_tail
-        from composer.ml.sampling import generate
+        from composer.ml.melody import (
+            decode_generated,
+            make_constraints,
+            plan_continuation,
+            recrop_keep_tail,
+        )
+        from composer.ml.sampling import generate, one_thread
 
         shift, window, messages = self._prepare(prompt, settings)
         vocab = self.loaded.vocab
@@ -109,7 +113,7 @@ class NeuralMelodyGenerator:
         constraints = make_constraints(plan, vocab, settings.variations, window, key_pcs)
         if cancel is not None and cancel.is_set():
             raise Cancelled()
-        with self._lock:
+        with self._lock, one_thread():
             rows = generate(self.loaded.model, plan.tokens, constraints, settings.temperature,
                             settings.top_p, seed, max_new_tokens=80 * (settings.bars + 2),
                             use_cache=use_cache, recrop=recrop_keep_tail(self.block_size // 2),
@@ -124,7 +128,7 @@ class NeuralMelodyGenerator:
     def infill_notes(self, song: Song, notes: list[Note], key: KeySignature, first_bar: int,
                      last_bar: int, settings, cancel: threading.Event | None = None) -> Generated:
         from composer.ml.melody import decode_generated, make_constraints, plan_infill
-        from composer.ml.sampling import generate
+        from composer.ml.sampling import generate, one_thread
 
         shift, window, messages = self._prepare(notes, settings)
         vocab = self.loaded.vocab
@@ -135,7 +139,7 @@ class NeuralMelodyGenerator:
         constraints = make_constraints(plan, vocab, settings.variations, window, key_pcs)
         if cancel is not None and cancel.is_set():
             raise Cancelled()
-        with self._lock:
+        with self._lock, one_thread():
             rows = generate(self.loaded.model, plan.tokens, constraints, settings.temperature,
                             settings.top_p, seed, max_new_tokens=80 * (last_bar - first_bar + 2),
                             pad=vocab.pad)

@@ -45,7 +45,8 @@ class GenerationSettings:
         if not 1 <= self.bars <= MAX_BARS:
             raise InvalidArgumentError(f"--bars {self.bars} is outside 1..{MAX_BARS}")
         if not 1 <= self.variations <= MAX_VARIATIONS:
-            raise InvalidArgumentError(f"--variations {self.variations} is outside 1..{MAX_VARIATIONS}")
+            raise InvalidArgumentError(
+                f"--variations {self.variations} is outside 1..{MAX_VARIATIONS}")
         if not 0.0 <= self.temperature <= 5.0:
             raise InvalidArgumentError(f"--temperature {self.temperature} is outside 0..5")
         if not 0.0 < self.top_p <= 1.0:
@@ -181,7 +182,8 @@ def apply_continuation(song: Song, result: GenerationResult, variation: int) -> 
 def apply_infill(song: Song, result: GenerationResult, variation: int) -> Song:
     """The song with the bar range replaced by one variation's notes."""
     track = song.tracks[result.track_index]
-    kept = [n for n in track.notes if n.end_tick <= result.start_tick or n.start_tick >= result.end_tick]
+    kept = [n for n in track.notes
+            if n.end_tick <= result.start_tick or n.start_tick >= result.end_tick]
     kept += [replace(n, duration_ticks=result.start_tick - n.start_tick)
              for n in track.notes if n.start_tick < result.start_tick < n.end_tick]
     notes = kept + list(result.variations[variation].notes)

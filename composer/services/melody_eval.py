@@ -79,7 +79,8 @@ def _bits(model_name: str, songs: list[tuple[str, Song]]) -> tuple[float, float,
     return pitch / max(notes, 1), event / max(notes, 1), notes
 
 
-def _continuations(model_name: str, songs: list[tuple[str, Song]], cancel) -> tuple[float, Counter, int]:
+def _continuations(model_name: str, songs: list[tuple[str, Song]],
+                   cancel) -> tuple[float, Counter, int]:
     from composer.ml.melody import song_key
     from composer.services.generate import GenerationSettings, continue_melody, in_key_share
 
@@ -127,7 +128,8 @@ def _infilling(model_name: str, songs: list[tuple[str, Song]]) -> dict[str, floa
         prefix_start = next(b for b in bars if bars[first] - b <= budget - len(suffix))
         prefix = tokens[prefix_start:bars[first]]
         cond = [vocab.bos, vocab.key_token(song_key(song))]
-        fim = cond + prefix + [vocab.special("Hole")] + suffix + [vocab.special("FillStart")] + middle
+        fim = (cond + prefix + [vocab.special("Hole")] + suffix
+               + [vocab.special("FillStart")] + middle)
         plain = cond + prefix + middle
         for sequence, is_fim in ((fim, True), (plain, False)):
             bits = -token_log_probs(loaded.model, sequence)[-len(middle):]

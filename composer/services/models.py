@@ -32,8 +32,9 @@ def melody_model(name: str):
         if key not in _loaded:
             directory = model_dir("melody", name)
             if not directory.exists():
-                raise ModelError(f"the {name} melody model is not installed ({directory} is missing)",
-                                 "train it with scripts/train_melody.py or reinstall composer")
+                raise ModelError(
+                    f"the {name} melody model is not installed ({directory} is missing)",
+                    "train it with scripts/train_melody.py or reinstall composer")
             if name == "markov":
                 from composer.ml.melody_generator import MarkovMelodyGenerator
 
