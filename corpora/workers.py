@@ -327,35 +327,42 @@ class MemorySampler:
     """Peak memory of this process plus a changing set of worker processes.
 
     Samples every ``interval`` seconds in a thread: the summed RSS (shared
-    pages counted in every process) and the summed PSS (shared pages split
-    among the processes that share them, so the total is what the job uses).
+    pages counted in every process) and, every ``pss_every`` samples, the
+    summed PSS (shared pages split among the processes that share them, so the
+    total is what the job uses). PSS costs the kernel a walk of every page
+    table (milliseconds for a large process), so it is read less often.
     """
 
-    def __init__(self, pids: Callable[[], list[int]] = child_pids, interval: float = 0.05) -> None:
+    def __init__(self, pids: Callable[[], list[int]] = child_pids, interval: float = 0.05,
+                 pss_every: int = 20) -> None:
         self.pids = pids
         self.interval = interval
+        self.pss_every = pss_every
+        self._count = 0
         self.peak_rss_kb = 0
         self.peak_pss_kb = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="memory-sampler")
 
-    def sample(self) -> None:
+    def sample(self, pss: bool | None = None) -> None:
         processes = [os.getpid(), *self.pids()]
         rss = sum(_proc_kb(pid, "status", "VmRSS:") for pid in processes)
-        pss = sum(_proc_kb(pid, "smaps_rollup", "Pss:") for pid in processes)
         self.peak_rss_kb = max(self.peak_rss_kb, rss)
-        self.peak_pss_kb = max(self.peak_pss_kb, pss)
+        if pss or (pss is None and self._count % self.pss_every == 0):
+            total = sum(_proc_kb(pid, "smaps_rollup", "Pss:") for pid in processes)
+            self.peak_pss_kb = max(self.peak_pss_kb, total)
+        self._count += 1
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             self.sample()
 
     def __enter__(self) -> MemorySampler:
-        self.sample()
+        self.sample(pss=True)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.sample()
+        self.sample(pss=True)
