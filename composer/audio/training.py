@@ -302,6 +302,21 @@ def train(model_config, settings: TrainSettings, train_dir: Path, dev_dir: Path,
                 "best": best, "history": history, "settings": settings.to_dict(),
                 "model": model_config.to_dict()}
 
+    def score_on_dev() -> None:
+        """Score the weights as they are now; keep them in best.pt if they beat the best."""
+        nonlocal best
+        if not dev.items or (history and history[-1]["step"] == step):
+            return
+        scores = evaluate_sessions(model, dev, settings.dev_seconds)
+        history.append({"step": step, **{k: round(v, 4) for k, v in scores.items()}})
+        report(f"dev at step {step}: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+        if scores["f1"] > best["f1"]:
+            best = {"step": step, **scores}
+            from composer.io.atomic import atomic_open
+
+            with atomic_open(run_dir / "best.pt") as handle:
+                torch.save(model.state_dict(), handle)
+
     model.train()
     while step < total:
         if cancel is not None and cancel.is_set():
@@ -325,25 +340,17 @@ def train(model_config, settings: TrainSettings, train_dir: Path, dev_dir: Path,
                    f"lr {optimiser.param_groups[0]['lr']:.2e} "
                    f"{(time.monotonic() - started) / 60:.1f} min")
             running = []
-        if step % settings.eval_interval == 0 or step == total:
+        if step % settings.eval_interval == 0:
             new = data.refresh(train_dir) + dev.refresh(dev_dir)
             if new:
                 report(f"picked up {new} new sessions; train {data.seconds / 3600:.2f} h, "
                        f"dev {dev.seconds / 60:.1f} min")
-            if not dev.items:
-                continue
-            scores = evaluate_sessions(model, dev, settings.dev_seconds)
-            history.append({"step": step, **{k: round(v, 4) for k, v in scores.items()}})
-            report(f"dev at step {step}: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()))
-            if scores["f1"] > best["f1"]:
-                best = {"step": step, **scores}
-                from composer.io.atomic import atomic_open
-
-                with atomic_open(run_dir / "best.pt") as handle:
-                    torch.save(model.state_dict(), handle)
+            score_on_dev()
             save()
         elif step % settings.checkpoint_interval == 0:
             save()
+    # The last weights (after the learning rate has decayed) are scored too.
+    score_on_dev()
     save()
     return summary_dict()
 
@@ -399,19 +406,26 @@ def tune_decoding(model, dev_dir: Path, report: Callable[[str], None] = log.info
     best = DecodeConfig()
     results: dict[str, float] = {}
     poly_best = (score(best, "poly"), best)
-    for onset in (0.3, 0.4, 0.5, 0.6, 0.7):
-        for frame in (0.2, 0.3, 0.4, 0.5):
+    # Wide enough that the choice lands inside the grid for an under- or
+    # over-confident network (a run cut short leaves it under-confident).
+    for onset in (0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7):
+        for frame in (0.15, 0.2, 0.3, 0.4, 0.5):
             candidate = replace(best, onset_threshold=onset, frame_threshold=frame)
             value = score(candidate, "poly")
             if value > poly_best[0]:
                 poly_best = (value, candidate)
+    for onsetless in (0.5, 0.6, 0.7, 0.8, 0.9):
+        candidate = replace(poly_best[1], onsetless_threshold=onsetless)
+        value = score(candidate, "poly")
+        if value > poly_best[0]:
+            poly_best = (value, candidate)
     best = poly_best[1]
     results["poly_f1"] = round(poly_best[0], 4)
     report(f"poly: onset {best.onset_threshold} frame {best.frame_threshold} "
-           f"-> dev F1 {poly_best[0]:.3f}")
+           f"onsetless {best.onsetless_threshold} -> dev F1 {poly_best[0]:.3f}")
     mono_best = (score(best, "mono"), best)
-    for voicing in (0.3, 0.4, 0.5, 0.6):
-        for onset in (0.3, 0.4, 0.5, 0.6, 0.7):
+    for voicing in (0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6):
+        for onset in (0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
             candidate = replace(best, mono_voicing_threshold=voicing,
                                 mono_onset_threshold=onset)
             value = score(candidate, "mono")
