@@ -68,6 +68,8 @@ log = logging.getLogger(__name__)
 
 AUTOSAVE_INTERVAL_S = 3.0
 """How often unsaved work is written to the recovery file."""
+MESSAGES_KEPT = 500
+"""Status messages kept in memory (every edit says one)."""
 CAPABILITY_INTERVAL_S = 5.0
 """How often the editor looks for models installed (or removed) while it runs."""
 COMPACT_WIDTH, COMPACT_HEIGHT = 72, 20
@@ -240,7 +242,7 @@ class EditorScreen(Screen):
         self.generation_values: dict[str, Any] = {}
         self._pending: tuple[CandidateSet, Callable[[int], tuple[Song, str]]] | None = None
         self.messages: list[str] = []
-        """Every status message shown, in order (tests and the log read it)."""
+        """The latest status messages, in order (tests read it; the log keeps them all)."""
         self.output_spec: str | None = None
         """The MIDI output port chosen; None plays through composer's own FluidSynth."""
         self.loop = False
@@ -309,6 +311,8 @@ class EditorScreen(Screen):
     def say(self, message: str, error: bool = False) -> None:
         """Show ``message`` on the status line."""
         self.messages.append(message)
+        if len(self.messages) > 2 * MESSAGES_KEPT:
+            del self.messages[:-MESSAGES_KEPT]  # an hour of editing must not grow memory
         log.info("status: %s", message)
         self.status.say(message, error=error)
 
