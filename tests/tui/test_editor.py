@@ -541,3 +541,16 @@ async def test_harmony_models_offered_follow_the_style(project_file, isolated_st
         assert [v for _, v in model._options] == available_models("chords")
         assert model.value == available_models("chords")[0]  # its best, not the old choice
         assert "hmm" in [v for _, v in model._options]  # the baseline is always there
+
+
+async def test_status_messages_kept_in_memory_are_bounded(project_file, isolated_state):
+    from composer.tui.screens.editor import MESSAGES_KEPT
+
+    app = make_app(project_file(two_track_song()), state_dir=isolated_state)
+    async with app.run_test(size=SIZE):
+        editor = editor_of(app)
+        for i in range(5 * MESSAGES_KEPT):
+            editor.say(f"message {i}")
+        assert MESSAGES_KEPT <= len(editor.messages) <= 2 * MESSAGES_KEPT
+        assert editor.messages[-1] == f"message {5 * MESSAGES_KEPT - 1}"
+        assert editor.status.message == editor.messages[-1]
