@@ -64,6 +64,11 @@ async def test_transcribe_a_recording_into_a_new_track(
         assert len(song.tracks) == 3 and song.tracks[:2] == before.tracks
         heard = [n.pitch for n in song.tracks[2].notes]
         assert heard and editor.roll.track_index == 2
+        first = min(song.tracks[2].notes)
+        assert (editor.roll.cursor_tick, editor.roll.cursor_pitch) == (
+            editor.roll.snap(first.start_tick),
+            first.pitch,
+        )  # the cursor goes to what was heard
         assert sum(p in (60, 62, 64, 65, 67, 69, 71, 72) for p in heard) >= len(heard) // 2
         await pilot.press("ctrl+z")
         assert editor.session.song == before

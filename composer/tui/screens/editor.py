@@ -1323,6 +1323,8 @@ class EditorScreen(Screen):
                 f"Transcribe {path.name}: {heard.note_count} notes",
             ):
                 self.roll.track_index = first_new
+                first = min(self.session.song.tracks[first_new].notes)
+                self.roll.move_cursor(first.start_tick, first.pitch)  # show what was heard
 
         self.start_job(f"Transcribe {path.name}", run, done)
 
