@@ -508,11 +508,14 @@ def _memory(
             f"scripted editing: round {rounds}, {samples[-1]:.0f} MB",
         )
     # Growth is measured from the end of the first round: caches fill once, then stay.
+    # The second half alone tells a slow warm-up (flat late) from a leak (steady slope).
     settled = samples[1] if len(samples) > 1 else rss_start
+    middle = samples[len(samples) // 2]
     return {
         "rss_mb": round(rss_start, 1),
         "rss_end_mb": round(samples[-1], 1),
         "rss_growth_mb": round(samples[-1] - settled, 1),
+        "rss_growth_second_half_mb": round(samples[-1] - middle, 1),
         "rss_max_mb": round(max(samples), 1),
         "edit_rounds": rounds,
         "edit_keys": rounds * len(EDIT_ROUND),
@@ -567,6 +570,7 @@ def report_rows(report: dict[str, Any]) -> list[list[Any]]:
             f"{report['edit_keys']} keys in {report['edit_seconds']} s",
         ],
         ["RSS growth while editing (MB)", report["rss_growth_mb"], "after the first round"],
+        ["  in the second half (MB)", report["rss_growth_second_half_mb"], "warm-up vs leak"],
         ["edit key re-render, median (ms)", report["edit_ms_median"], ""],
         [
             "undo history per kept edit (KB)",
