@@ -44,6 +44,16 @@ fi
 
 if [ "${1:-}" = "test" ]; then
   shift
-  exec .venv/bin/python -m pytest "$@"
+  # The tests over real JACK ports run in a pytest process of their own, apart
+  # from the ones that load torch, music21 and FluidSynth: libjack and the
+  # rtmidi callbacks share that process's memory and threads. Exit code 5 (no
+  # test selected, e.g. a path without JACK tests) counts as success.
+  status=0
+  for selection in "not jack" "jack"; do
+    code=0
+    .venv/bin/python -m pytest -m "$selection" "$@" || code=$?
+    if [ "$code" -ne 0 ] && [ "$code" -ne 5 ] && [ "$status" -eq 0 ]; then status=$code; fi
+  done
+  exit "$status"
 fi
 exec .venv/bin/composer "$@"

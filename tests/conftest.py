@@ -22,3 +22,16 @@ def jack_server():
     server = JackServer(period=256).start()
     yield server
     server.stop()
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "jack: uses the session's JACK server (run.sh runs these in a process of their own)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "jack_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.jack)
