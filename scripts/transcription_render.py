@@ -50,14 +50,22 @@ def main() -> int:
     parser.add_argument("--palestrina", type=int, default=110, help="Palestrina movements")
     parser.add_argument("--folk", type=int, default=200, help="folk tunes")
     parser.add_argument("--quick", action="store_true", help="a few pieces, to try the pipeline")
+    parser.add_argument("--dev-folk", type=int, default=0,
+                        help="add this many more train-split folk tunes, none of them rendered "
+                             "for training, as dev sessions (tuning the mono decoder)")
     args = parser.parse_args()
 
     rng = np.random.default_rng(args.seed)
     pieces = load_sources(args, rng)
     plan = plan_excerpts(pieces, rng, args.chorale_passes)
+    # Planned apart, with their own generator, so the sessions above stay as they were.
+    extra = extra_dev_tunes(args.dev_folk, {p["id"] for p in pieces}, args.seed)
     for split in ("train", "dev"):
         items = [p for p in plan if p["split"] == split]
         sessions = group_sessions(items)
+        if split == "dev":
+            sessions += group_sessions(extra)
+            items += extra
         out = args.out / split
         out.mkdir(parents=True, exist_ok=True)
         print(f"{split}: {len(items)} excerpts in {len(sessions)} sessions, "
@@ -103,6 +111,24 @@ def _allowed(piece_id: str) -> bool:
     except Exception:
         return False
     return True
+
+
+def extra_dev_tunes(count: int, used: set[str], seed: int) -> list[dict]:
+    """Dev excerpts from ``count`` train-split folk tunes that no training session uses."""
+    if count <= 0:
+        return []
+    from corpora.store import load_pieces
+
+    rng = np.random.default_rng(seed + 7919)
+    folk = [p for p in load_pieces("music21", "folk", "train")
+            if p.id not in used and _allowed(p.id)]
+    chosen = rng.choice(len(folk), size=min(count, len(folk)), replace=False)
+    items = []
+    for i in sorted(chosen):
+        excerpt = make_excerpt({"id": folk[i].id, "kind": "folk", "song": folk[i].song}, rng)
+        if excerpt is not None and excerpt.notes:
+            items.append({"split": "dev", "excerpt": excerpt, "seconds": excerpt.duration_s + 1.0})
+    return items
 
 
 def palestrina_pieces(count: int, rng: np.random.Generator) -> list[dict]:

@@ -15,11 +15,15 @@ memory.
   onsets, at silences and where the pitch, averaged over about one vibrato
   cycle, moves by most of a semitone; a note's pitch is the median of its fine
   pitch, so singing 30-50 cents off the grid, slides into notes and vibrato
-  still give the nearest note, once.
+  still give the nearest note, once. The averaging is a moving median, so a
+  frame or two on a harmonic does not cut a note; a cut made by a pitch change
+  moves to an onset that follows within the averaging window, and a cut that
+  lands back on the same note is undone.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +56,7 @@ class DecodeConfig:
     mono_onset_threshold: float = 0.4
     mono_split_semitones: float = 0.75
     mono_smoothing_s: float = 0.18  # about one vibrato cycle
+    mono_onset_lookback_s: float = 0.08
     bend_step_semitones: float = 0.03
 
     def __post_init__(self) -> None:
@@ -236,38 +241,70 @@ def segment_line(voicing: np.ndarray, pitch: np.ndarray, onset: np.ndarray,
     frames = voicing.size
     voiced = voicing >= cfg.mono_voicing_threshold
     window = _frames(cfg.mono_smoothing_s)
-    smooth = _moving_average(np.where(voiced, pitch, np.nan), window)
+    smooth = _moving_median(np.where(voiced, pitch, np.nan), window)
     before = np.concatenate([[0.0], onset[:-1]])
     after = np.concatenate([onset[1:], [0.0]])
     peaks = (onset >= cfg.mono_onset_threshold) & (onset >= before) & (onset > after)
     gap = _frames(cfg.retrigger_gap_s)
     split_run = max(2, window // 3)
+    # The onset head fires on the attack, the frame head once the tone has built
+    # up (later for bowed and blown sounds): a note that starts from silence
+    # starts at an onset peak this recent, if there is one.
+    lookback = _frames(cfg.mono_onset_lookback_s)
 
     notes: list[NoteEvent] = []
+    spans: list[tuple[int, int]] = []  # (start, end) frames of each note in ``notes``
     start = -1
     last_peak = -(10 ** 9)
+    recent_peak = -(10 ** 9)  # the last onset peak, voiced or not
     drift = 0
+    # True while the current note began where a pitch change cut the one before
+    # (no onset): such a cut is only an estimate, and an onset or the pitch
+    # the new note settles on may show it was in the wrong place.
+    from_cut = False
+
+    def follows_cut() -> bool:
+        return from_cut and bool(spans) and spans[-1][1] == start
+
+    def extend_previous(end: int) -> None:
+        first = spans[-1][0]
+        notes[-1] = _mono_note(first, end, pitch, velocity, cfg, keep_bends)
+        spans[-1] = (first, end)
 
     def close(end: int) -> None:
-        if start < 0:
+        if start < 0 or end <= start:
+            return
+        if follows_cut() and _mono_note(start, end, pitch, velocity, cfg,
+                                        False).pitch == notes[-1].pitch:
+            extend_previous(end)  # the "change" came back to the same note
             return
         if (end - start) / FRAMES_PER_SECOND < cfg.min_note_s:
             return
         notes.append(_mono_note(start, end, pitch, velocity, cfg, keep_bends))
+        spans.append((start, end))
 
     for t in range(frames):
+        if peaks[t]:
+            recent_peak = t
         if not voiced[t]:
             close(t)
-            start = -1
+            start, from_cut = -1, False
             continue
         if start < 0:
-            start, drift = t, 0
-            if peaks[t]:
-                last_peak = t
+            start, drift, from_cut = t, 0, False
+            ended = spans[-1][1] if spans else -1
+            if t - recent_peak <= lookback and recent_peak >= ended:
+                start = last_peak = recent_peak
+            continue
+        if peaks[t] and t - last_peak >= gap and follows_cut() and t - start < window:
+            # The pitch moved just before this onset (the smoothed pitch looks
+            # ahead half a window): the new note starts at the onset.
+            extend_previous(t)
+            start, drift, last_peak, from_cut = t, 0, t, False
             continue
         if peaks[t] and t - last_peak >= gap and t - start >= gap:
             close(t)
-            start, drift, last_peak = t, 0, t
+            start, drift, last_peak, from_cut = t, 0, t, False
             continue
         # The note's own centre so far (skipping a possible slide at its start);
         # once it has a few vibrato cycles behind it, it stays put.
@@ -278,7 +315,7 @@ def segment_line(voicing: np.ndarray, pitch: np.ndarray, onset: np.ndarray,
             if drift >= split_run:
                 cut = t - drift + 1
                 close(cut)
-                start, drift = cut, 0
+                start, drift, from_cut = cut, 0, True
         else:
             drift = 0
     close(frames)
@@ -321,3 +358,25 @@ def _moving_average(values: np.ndarray, window: int) -> np.ndarray:
     count = np.convolve(finite.astype(np.float64), kernel, mode="same")
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / count, np.nan)
+
+
+def _moving_median(values: np.ndarray, window: int, block: int = 65_536) -> np.ndarray:
+    """Centred moving median that ignores NaN (NaN where the window has no values).
+
+    Unlike a mean it follows vibrato's centre without being dragged by a frame
+    or two of a wrong octave or harmonic. Worked out a block at a time, so a
+    long recording needs no (frames, window) array.
+    """
+    if window <= 1 or values.size == 0:
+        return values.astype(np.float64)
+    half = window // 2
+    padded = np.pad(values.astype(np.float64), (half, window - 1 - half),
+                    constant_values=np.nan)
+    out = np.empty(values.size, np.float64)
+    for start in range(0, values.size, block):
+        end = min(start + block, values.size)
+        view = np.lib.stride_tricks.sliding_window_view(padded[start:end + window - 1], window)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows give NaN
+            out[start:end] = np.nanmedian(view, axis=1)
+    return out

@@ -135,6 +135,34 @@ def test_legato_change_without_onset_splits_the_note():
     assert abs(notes[1].onset_s - 1.0) < 0.1
 
 
+def test_pitch_moving_just_before_an_onset_gives_no_fragment():
+    # Legato: the line reaches the next pitch a few frames before its onset fires
+    # (the loudest key changes while the onset head is still building up).
+    line = _sung_line([(60.0, 0.2, 1.0), (64.0, 1.0, 1.8)], 2.5, onsets=False)
+    voicing, pitch, onset, velocity = line
+    onset[_frame(0.2)] = 0.9
+    onset[_frame(1.0) + 4] = 0.9  # 64 ms after the pitch moved
+    notes = segment_line(voicing, pitch, onset, velocity, DecodeConfig())
+    assert [n.pitch for n in notes] == [60, 64]
+    assert notes[1].onset_s == pytest.approx((_frame(1.0) + 4) / FPS)
+    assert notes[0].offset_s == notes[1].onset_s
+
+
+def test_a_frame_of_a_wrong_octave_does_not_split_a_note():
+    voicing, pitch, onset, velocity = _sung_line([(62.0, 0.2, 1.2)], 1.5)
+    pitch[_frame(0.4)] = 74.0  # one frame on the octave above (a harmonic)
+    notes = segment_line(voicing, pitch, onset, velocity, DecodeConfig())
+    assert [(n.pitch, n.onset_s) for n in notes] == [(62, _frame(0.2) / FPS)]
+
+
+def test_a_note_starts_at_its_onset_when_the_tone_builds_up_later():
+    voicing, pitch, onset, velocity = _sung_line([(67.0, 0.5, 1.5)], 2.0, onsets=False)
+    onset[_frame(0.5)] = 0.9
+    voicing[_frame(0.5):_frame(0.5) + 3] = 0.1  # a bowed attack: quiet for 48 ms
+    notes = segment_line(voicing, pitch, onset, velocity, DecodeConfig())
+    assert [(n.pitch, n.onset_s) for n in notes] == [(67, _frame(0.5) / FPS)]
+
+
 def test_slide_into_a_note_keeps_its_target_pitch():
     voicing, pitch, onset, velocity = _sung_line([(67.0, 0.5, 1.5)], 2.0)
     a = round(0.5 * FPS)

@@ -64,13 +64,15 @@ def test_tiny_model_overfits_one_batch():
     targets = _targets(2, 40)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
     first = None
-    for _ in range(60):
+    # The one note is 0.2% of the frame targets: it takes a couple of hundred
+    # steps (well under a second) before the network stops calling it silence.
+    for _ in range(250):
         _, loss = model(spec, targets)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         first = first if first is not None else float(loss)
-    assert float(loss) < first * 0.2
+    assert float(loss) < first * 0.05
     model.eval()
     probs = model.predict(spec[0])
     assert probs["frame"][10, 39] > 0.5 and probs["frame"][10, 60] < 0.5
@@ -89,6 +91,21 @@ def test_folding_batch_norm_keeps_outputs():
     after = model.predict(spec)
     for name in before:
         torch.testing.assert_close(before[name], after[name], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("slice_frames", [7, 64, 1000])
+def test_inference_in_slices_equals_one_pass(slice_frames):
+    from composer.audio.inference import predict_window
+
+    torch.manual_seed(3)
+    model = Transcriber(TranscriberConfig())
+    model.eval()
+    spec_db = np.random.default_rng(3).uniform(-80, 0, (N_CQT_BINS, 150)).astype(np.float32)
+    whole = predict_window(model, spec_db, slice_frames=10_000)
+    sliced = predict_window(model, spec_db, slice_frames=slice_frames)
+    for name in whole:
+        assert sliced[name].shape == whole[name].shape
+        np.testing.assert_allclose(sliced[name], whole[name], atol=1e-5)
 
 
 def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
