@@ -22,9 +22,11 @@ TINY_MODELS = {
 }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tiny_env(tmp_path_factory):
-    """A cache with a small music21 corpus and melody shards, and tiny checkpoints."""
+    """A cache with a small music21 corpus and melody shards, and tiny checkpoints.
+    Package-scoped: the environment is put back once tests/ml is done, so the
+    tests of other folders see the shipped models again."""
     root = tmp_path_factory.mktemp("melody_env")
     saved = {k: os.environ.get(k) for k in ("COMPOSER_CACHE_DIR", "COMPOSER_MODELS_DIR")}
     os.environ["COMPOSER_CACHE_DIR"] = str(root / "cache")
