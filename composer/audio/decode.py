@@ -194,7 +194,10 @@ class MonoDecoder:
             return
         rows = np.arange(frames)
         key = frame.argmax(axis=1)
-        self._voicing.append(frame[rows, key].astype(np.float32))
+        # A note sung between two keys splits its probability between them.
+        padded_frame = np.pad(frame, ((0, 0), (1, 1)))
+        around = padded_frame[rows, key] + padded_frame[rows, key + 1] + padded_frame[rows, key + 2]
+        self._voicing.append(np.minimum(around, 1.0).astype(np.float32))
         self._pitch.append(fine_pitch(contour, key).astype(np.float32))
         # Onset strength at the chosen key and its neighbours (a sharp or flat
         # note can light up the key next to it).

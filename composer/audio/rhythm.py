@@ -118,6 +118,13 @@ def track_beats(notes: Sequence[NoteEvent], duration_s: float,
             onset_envelope=envelope, sr=16_000, hop_length=256, bpm=bpm,
             tightness=100, trim=False, units="frames")
         beats = np.asarray(beat_frames, np.float64) / FRAMES_PER_SECOND
+        if beats.size >= 3:
+            # Untrimmed, the tracker can invent a beat or two before the music
+            # starts, at whatever spacing fits; the grid extrapolates there instead.
+            first_onset = min(n.onset_s for n in notes)
+            spacing = float(np.median(np.diff(beats)))
+            played = beats[beats >= first_onset - 0.5 * spacing]
+            beats = played if played.size >= 2 else beats
     if beats.size >= 2 and not tempo_bpm:
         return beats
     if beats.size >= 2 and tempo_bpm:

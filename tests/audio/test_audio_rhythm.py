@@ -88,9 +88,6 @@ def test_given_tempo_is_used_exactly():
     assert [round(t.tempo_bpm, 2) for t in placed.song.tempos] == [96.0]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known failure (issue 5, open): the first local tempo of an accelerating player is "
-    "taken at 3/2 of the true one (117 instead of about 81 BPM)"))
 def test_a_drifting_tempo_gets_a_tempo_map():
     notes, t = [], 0.5
     for i in range(64):
