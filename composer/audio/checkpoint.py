@@ -28,16 +28,12 @@ def default_dir() -> Path:
 
 
 def library_versions() -> dict[str, str]:
-    import librosa
-    import numpy
-    import scipy
-    import torch
+    from importlib.metadata import version
 
-    import composer
+    from composer import __version__
 
-    return {"python": platform.python_version(), "composer": composer.__version__,
-            "torch": torch.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
-            "librosa": librosa.__version__}
+    return {"python": platform.python_version(), "composer": __version__,
+            **{name: version(name) for name in ("torch", "numpy", "scipy", "librosa")}}
 
 
 def save_checkpoint(model, training: dict[str, Any], directory: Path | None = None,

@@ -111,7 +111,7 @@ class ConstantQ:
             bins = slice(max(top - bins_per_octave, 0), top)
             basis, lengths = librosa.filters.wavelet(
                 freqs=self.freqs[bins], sr=sr, filter_scale=1, norm=1, pad_fft=True,
-                window="hann", gamma=0, alpha=alpha[bins])
+                window="hann", gamma=0, alpha=alpha[bins])  # type: ignore[arg-type]
             n_fft = basis.shape[1]
             basis *= lengths[:, np.newaxis] / float(n_fft)
             fft_basis = np.fft.fft(basis, n=n_fft, axis=1)[:, : n_fft // 2 + 1]

@@ -95,6 +95,7 @@ class HarmonicStack(nn.Module):
             # Out-of-range bins point at an appended row of zeros.
             source[(source < 0) | (source >= config.n_cqt_bins)] = config.n_cqt_bins
             index[i] = source
+        self.index: torch.Tensor
         self.register_buffer("index", index.reshape(-1), persistent=False)
         self.shape = (len(config.harmonics), n_bins)
 
@@ -108,8 +109,9 @@ class HarmonicStack(nn.Module):
 
 def _conv_bn(c_in: int, c_out: int, kernel: tuple[int, int], dilation: tuple[int, int] = (1, 1),
              stride: tuple[int, int] = (1, 1)) -> nn.Sequential:
-    padding = tuple((k - 1) // 2 * d if s == 1 else 0
-                    for k, d, s in zip(kernel, dilation, stride, strict=True))
+    pad_time, pad_pitch = ((k - 1) // 2 * d if s == 1 else 0
+                           for k, d, s in zip(kernel, dilation, stride, strict=True))
+    padding = (pad_time, pad_pitch)
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, dilation=dilation,
                   bias=False),
@@ -195,6 +197,7 @@ class Transcriber(nn.Module):
             conv, norm = seq[0], seq[1]
             if not isinstance(norm, nn.BatchNorm2d):
                 continue
+            assert norm.running_var is not None and norm.running_mean is not None
             scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
             conv.weight.mul_(scale.reshape(-1, 1, 1, 1))
             bias = norm.bias - norm.running_mean * scale

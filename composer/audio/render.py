@@ -124,7 +124,7 @@ def session_midi_bytes(excerpts: list[Excerpt], gap_s: float = 1.0
 
     import mido
 
-    events: list[tuple[int, int, object]] = []  # (tick, order, message)
+    events: list[tuple[int, int, mido.Message]] = []  # (tick, order, message)
 
     def at(seconds: float) -> int:
         return max(0, round(seconds * _MIDI_TICKS_PER_SECOND))

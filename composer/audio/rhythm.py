@@ -212,7 +212,7 @@ def _tempo_map(grid: Grid, pad_beats: int, end_tick: int) -> tuple[TempoChange, 
     if grid.steady:
         return (TempoChange.from_bpm(0, float(np.clip(grid.tempo_bpm, 20, 400))),)
     # One tempo per bar: the time it took to play that bar.
-    changes = []
+    changes: list[TempoChange] = []
     bar_ticks = grid.beats_per_bar * PPQ
     for start_tick in range(0, max(end_tick, 1), bar_ticks):
         first = start_tick / PPQ - pad_beats + grid.downbeat

@@ -122,14 +122,14 @@ class Sessions:
             frames_on.append(item["frame"][start:start + frames])
             velocities.append(item["velocity"][start:start + frames])
             contours.append(contour_target(pitch))
-        specs = _pad_stack(specs, frames, axis=1)
+        spec_batch = _pad_stack(specs, frames, axis=1)
         targets = {
             "onset": _pad_stack(onsets, frames, axis=0).astype(np.float32),
             "frame": _pad_stack(frames_on, frames, axis=0).astype(np.float32),
             "velocity": _pad_stack(velocities, frames, axis=0).astype(np.float32) / 127.0,
             "contour": _pad_stack(contours, frames, axis=0),
         }
-        return (torch.from_numpy(specs.astype(np.float32)),
+        return (torch.from_numpy(spec_batch.astype(np.float32)),
                 {k: torch.from_numpy(v) for k, v in targets.items()})
 
 
@@ -158,7 +158,7 @@ def reference_notes(notes: np.ndarray, start_s: float = 0.0, end_s: float | None
     chosen = notes[keep]
     order = np.lexsort((chosen[:, 1], chosen[:, 0]))
     chosen = chosen[order]
-    unique = []
+    unique: list[tuple[float, float, float]] = []
     for row in chosen:
         if unique and unique[-1][0] == row[0] and row[1] - unique[-1][1] < 0.03:
             unique[-1] = (row[0], unique[-1][1], max(unique[-1][2], row[2]))
@@ -226,7 +226,6 @@ def _load_state(path: Path) -> dict[str, Any]:
     """A run's own state file, with weights_only (runs before this fix stored the
     learning rate as a numpy scalar, which is allowed here and nothing else)."""
     import torch
-
     from numpy._core.multiarray import scalar as numpy_scalar
 
     with torch.serialization.safe_globals([numpy_scalar, np.dtype, np.dtypes.Float64DType]):

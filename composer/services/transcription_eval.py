@@ -67,7 +67,7 @@ def eval_tunes(limit: int | None = None) -> list[tuple[str, Song]]:
     ids = sorted(load_heldout().test_folk, key=_hash)
     cached = _cached_pieces("folk", ("test",))
     chosen: list[tuple[str, Song]] = []
-    missing = []
+    missing: list[str] = []
     for piece_id in ids:
         if len(chosen) + len(missing) >= count:
             break
