@@ -50,7 +50,10 @@ def main() -> int:
         model.load_state_dict(torch.load(args.run / "best.pt", weights_only=True))
         decode, tuned = tune_decoding(model, args.renders / "dev", report=print)
         training = _card_training(summary, args.renders)
-        training["decode_tuning"] = {"on": "dev sessions", **tuned}
+        training["decode_tuning"] = {
+            "on": "dev sessions: excerpts of train-split pieces set aside by hash, plus "
+                  "train-split folk tunes no training session uses (render --dev-folk); "
+                  "training soundfonts and augmentation", **tuned}
         path = save_checkpoint(model, training=training, decode=decode)
         print(f"wrote {path}")
         return 0

@@ -359,7 +359,8 @@ def tune_decoding(model, dev_dir: Path, report: Callable[[str], None] = log.info
 
     The network runs once per session; each candidate setting then only
     re-decodes. Polyphonic excerpts (chorales, Palestrina) tune the poly
-    thresholds, the folk excerpts the mono ones. Returns (DecodeConfig, scores).
+    thresholds, the folk excerpts the mono ones. Returns (DecodeConfig, scores and
+    excerpt counts).
     """
     from dataclasses import replace
 
@@ -403,7 +404,8 @@ def tune_decoding(model, dev_dir: Path, report: Callable[[str], None] = log.info
         return float(np.mean(values)) if values else 0.0
 
     best = DecodeConfig()
-    results: dict[str, float] = {}
+    results: dict[str, float] = {"poly_excerpts": len(segments["poly"]),
+                                 "mono_excerpts": len(segments["mono"])}
     poly_best = (score(best, "poly"), best)
     # Wide enough that the choice lands inside the grid for an under- or
     # over-confident network (a run cut short leaves it under-confident).
