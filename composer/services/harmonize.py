@@ -36,6 +36,7 @@ from composer.services.harmony_models import (
 from composer.services.jobs import Progress, check_cancel, no_progress
 
 MAX_VARIATIONS = 16
+MAX_BEATS = 4096  # about a thousand bars of 4/4: far past any real melody
 VOICINGS = ("close", "open")
 MODEL_RANGES = {"chorale": (60, 81), "chords": (55, 88)}
 """Where each style wants the melody (the soprano's range for chorales)."""
@@ -184,6 +185,12 @@ def prepare_melody(song: Song, track_index: int | None, style: str
     if key_note:
         messages.append(key_note)
     beats = tuple(beat_grid(song.time_signatures, notes[0].start_tick, notes[-1].end_tick))
+    if len(beats) > MAX_BEATS:
+        # Every beat is decoded; a melody this long is a file gone wrong (a note
+        # held for thousands of bars) far more often than a real piece.
+        raise InputFileError(
+            f"the melody spans {len(beats)} beats; composer harmonises at most {MAX_BEATS} "
+            "beats at a time", "select a shorter range of bars, or check for a note held far too long")
     messages += _meter_notes(song, notes[0].start_tick, notes[-1].end_tick)
     prepared = PreparedMelody(notes=notes, beats=beats, key=key,
                               time_signatures=song.time_signatures,

@@ -94,6 +94,13 @@ def test_an_unavailable_model_names_the_available_ones():
     assert "available: hmm" in caught.value.one_line()
 
 
+def test_a_note_held_for_thousands_of_bars_is_refused_quickly():
+    # what a corrupt file looks like: the fuzzer found one that kept harmonize busy 300 s
+    song = Song(tracks=(Track("Melody", (*line([60, 62]), Note(pitch=64, start_tick=960, duration_ticks=480 * 4 * 4000))),))
+    with pytest.raises(InputFileError, match="at most 4096 beats"):
+        harmonize(song)
+
+
 def test_a_drum_track_is_refused_when_chosen():
     song = melody_song()
     song = song.with_tracks([*song.tracks, Track("Kit", line([36]), channel=DRUM_CHANNEL)])
