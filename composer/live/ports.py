@@ -6,8 +6,9 @@ messages, and ``close()`` (idempotent) always panics first. Every open output
 is also panicked at interpreter exit, and on SIGTERM/SIGHUP once
 :func:`install_exit_handlers` ran: no stuck notes, ever.
 
-An :class:`InputPort` callback does nothing but enqueue the raw bytes with
-their arrival time; consumers ``receive()`` parsed :class:`TimedMessage` s.
+An :class:`InputPort` enqueues the raw bytes with their arrival time (read
+from rtmidi's queue by :mod:`composer.live.arrivals`, never by a callback on the
+backend's thread); consumers ``receive()`` parsed :class:`TimedMessage` s.
 
 Ports opened by name are watched: when one vanishes (a controller unplugged,
 a synth quit, the JACK server stopped) a :class:`PortEvent` is reported to the
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from composer.errors import PortError
+from composer.live.arrivals import InputReader, RawMessage
 from composer.live.backends import CLIENT_LOCK, choose_backend, prepare, rtmidi_api
 from composer.live.midi import Now, SoundingNotes, TimedMessage, note_off, panic_messages
 
@@ -40,7 +42,6 @@ CLIENT_IN = "composer-in"
 CLIENT_OUT = "composer-out"
 PORT_NAME = "midi"
 WATCH_INTERVAL_S = 0.25
-CALLBACK_DRAIN_S = 0.05  # a few JACK periods: what a callback in flight needs to finish
 INPUT_QUEUE_LIMIT = 8192
 JACK_FLUSH_S = 1.0
 """How long a closed JACK output stays open to hand its last messages to the server."""
@@ -467,8 +468,6 @@ class _RtPortMixin:
         if not server_alive:
             _abandon(rt)
             return
-        if self._is_input:
-            stop_callbacks(rt)
         with CLIENT_LOCK:
             with contextlib.suppress(Exception):
                 rt.close_port()
@@ -492,7 +491,7 @@ class _RtPortMixin:
                     with CLIENT_LOCK:
                         self._rt.close_port()
                         self._rt.open_port(list(self._rt.get_ports()).index(match), PORT_NAME)
-                    self._after_open()  # python-rtmidi's close_port cancels the callback
+                    self._after_open()
                 except Exception as err:
                     log.debug("reopening %s: %s", match, err)
                     return None
@@ -526,20 +525,6 @@ class _RtPortMixin:
 
     def _set_connected(self) -> None:
         self.connected = True
-
-
-def stop_callbacks(midi_in: Any) -> None:
-    """Stop an input's Python callback and let one already under way return.
-
-    Call it before closing the client, holding no lock the callback needs.
-    Closing a JACK client cancels its process thread if it does not stop in
-    time; cancelled while it waits for the GIL inside a callback, that thread
-    takes the GIL's mutex with it and the whole process hangs. The sleep hands
-    the GIL over, so a callback that was already called runs to its end.
-    """
-    with contextlib.suppress(Exception):
-        midi_in.cancel_callback()
-    time.sleep(CALLBACK_DRAIN_S)
 
 
 _closing: list[threading.Thread] = []
@@ -664,9 +649,11 @@ class RtInput(_RtPortMixin, InputPort):
         prepare((self.backend,))
         self.spec, self.virtual, self.target, self._rt = spec, virtual, None, None
         InputPort.__init__(self, spec or f"{CLIENT_IN}:{PORT_NAME}", now)
+        self._reader = InputReader(self._take, self._arrived, now, name="midi-in")
         try:
             self._open_rt()
         except PortError:
+            self._reader.stop()
             self._closed = True
             raise
         self.name = self.target or f"{CLIENT_IN}:{PORT_NAME}"
@@ -675,14 +662,20 @@ class RtInput(_RtPortMixin, InputPort):
 
     def _after_open(self) -> None:
         self._rt.ignore_types(sysex=False, timing=False, active_sense=True)
-        self._rt.set_callback(self._callback)
+        self._reader.restart_clock()  # a reopened port starts a new stream of gaps
 
-    def _callback(self, event: tuple[list[int], float], data: object = None) -> None:
-        self._enqueue(event[0])
+    def _take(self) -> RawMessage | None:
+        with self._lock:  # never while the watcher reopens or a close deletes the client
+            rt = self._rt
+            return None if rt is None else rt.get_message()
+
+    def _arrived(self, when: float, data: list[int]) -> None:
+        self._enqueue(data, when)
 
     def _close_backend(self) -> None:
         if hasattr(self, "_watcher"):
             self._watcher.discard(self)
+        self._reader.stop()  # before the lock: the reader takes it for every poll
         with self._lock:
             self._drop_rt()
 

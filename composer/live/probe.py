@@ -3,8 +3,8 @@
 ``composer bench live`` and the tests over real ports use it: ``keys`` is a
 virtual keyboard (an output port composer listens to) and ``synth`` a virtual
 synth (an input port composer plays to). Every arrival is stamped with the
-same monotonic clock composer schedules by; the callback only stamps, counts
-and appends (it runs on JACK's thread).
+same monotonic clock composer schedules by; the synth reads its port as
+composer's inputs do (:mod:`composer.live.arrivals`), never by a callback.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from typing import Any
+
+from composer.live.arrivals import InputReader
 
 
 class JackProbe:
@@ -37,7 +39,7 @@ class JackProbe:
             self.synth = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=f"{name}-synth")
             self.synth.open_virtual_port("in")
         self.synth.ignore_types(sysex=False, timing=False, active_sense=True)
-        self.synth.set_callback(self._arrive)
+        self._reader = InputReader(self.synth.get_message, self._arrive, name="probe-synth")
 
     @property
     def keys_name(self) -> str:
@@ -64,9 +66,7 @@ class JackProbe:
                 keys.close_port()
                 keys.delete()
 
-    def _arrive(self, event: tuple[list[int], float], data: object = None) -> None:
-        now = time.monotonic()
-        raw = event[0]
+    def _arrive(self, now: float, raw: list[int]) -> None:
         with self._lock:
             self.received += 1
             if self.keep:
@@ -117,10 +117,8 @@ class JackProbe:
         return bool(predicate())
 
     def close(self) -> None:
-        from composer.live.ports import stop_callbacks
-
+        self._reader.stop()
         self.unplug_keyboard()
-        stop_callbacks(self.synth)
         with self._clients:
             self.synth.close_port()
             self.synth.delete()
