@@ -25,6 +25,7 @@ Layout under ``<cache>/corpus/<name>/``: ``journal.jsonl`` + ``tokens.bin``
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import json
@@ -326,6 +327,27 @@ def start_worker() -> None:
     melody_tokenizer()
 
 
+CROSS_CHECK_EVERY = 64
+"""One piece in this many (by content hash) is also tokenized by miditok at build time."""
+MISMATCH = "fast encoder differed from miditok"
+
+
+def _encode(tokenizer, song, digest: str) -> tuple[list[int], str | None]:
+    """The melody's ids from the vectorised encoder, and None; or miditok's ids and
+    why miditok made them (a melody the fast encoder passes on, or a cross-check
+    that found the two differ: miditok's ids are the definition)."""
+    from composer.io.fast_tokens import encode_melody_fast
+    from composer.io.tokens import encode_melody
+
+    tokens, fallback = encode_melody_fast(tokenizer, song)
+    if fallback is None and int(digest[:8], 16) % CROSS_CHECK_EVERY == 0:
+        reference = encode_melody(tokenizer, song)
+        if reference != tokens:
+            log.warning("the fast encoder differs from miditok on a piece (hash %s)", digest)
+            return reference, MISMATCH
+    return tokens, fallback
+
+
 def tokenize_file(path: str) -> dict[str, Any]:
     """Everything the corpus needs from one file, or ``{"skip": reason}``.
 
@@ -334,7 +356,6 @@ def tokenize_file(path: str) -> dict[str, Any]:
     """
     import numpy as np
 
-    from composer.io.tokens import encode_melody
     from composer.ml.melody import song_key
 
     try:
@@ -354,14 +375,17 @@ def tokenize_file(path: str) -> dict[str, Any]:
         table = pick_melody(reading.tracks)
         tokenizer = melody_tokenizer()
         song = melody_song(reading, table, tokenizer.config.pitch_range)
-        tokens = encode_melody(tokenizer, song)
+        tokens, encoder = _encode(tokenizer, song, digest)
         if not tokens:
             return {"skip": "no notes the melody models can use"}
         pitches = [n.pitch for n in song.tracks[0].notes]
         key = song_key(song)
-        return {"hash": digest, "tokens": np.asarray(tokens, dtype="<i2").tobytes(),
-                "key": [key.fifths, 1 if key.mode == "minor" else 0],
-                "span": [min(pitches), max(pitches)], "track": table.name}
+        result = {"hash": digest, "tokens": np.asarray(tokens, dtype="<i2").tobytes(),
+                  "key": [key.fifths, 1 if key.mode == "minor" else 0],
+                  "span": [min(pitches), max(pitches)], "track": table.name}
+        if encoder:
+            result["encoder"] = encoder
+        return result
     except Skip as err:
         return {"skip": str(err)}
     except ComposerError as err:
@@ -455,6 +479,8 @@ class Journal:
             self._tokens.write(tokens)
             record.update(h=result["hash"], o=self.token_end, n=len(tokens) // 2,
                           k=result["key"], p=result["span"], t=result["track"])
+            if result.get("encoder"):
+                record["e"] = result["encoder"]  # why miditok, not the fast encoder, made them
             self.token_end += len(tokens)
         self.records[source.path] = record
         # Tokens first: a journal line never points past the tokens on disk.
@@ -619,8 +645,11 @@ def _assemble(directory: Path, journal: Journal, files: list[SourceFile], folder
     kept: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     seen: dict[str, str] = {}
     skipped, duplicates = [], []
+    by_miditok: collections.Counter[str] = collections.Counter()
     for source in files:  # path order: the first of identical pieces is kept, every time
         record = journal.records[source.path]
+        if "e" in record:
+            by_miditok[record["e"]] += 1
         if "r" in record:
             skipped.append({"file": source.path, "reason": record["r"]})
         elif record["h"] in seen:
@@ -629,8 +658,11 @@ def _assemble(directory: Path, journal: Journal, files: list[SourceFile], folder
             seen[record["h"]] = source.path
             kept[split_for_hash(record["h"])].append(record)
     shards = write_shards(directory, journal, kept)
+    tokenized = sum(1 for source in files if "h" in journal.records[source.path])
+    encoders = {"fast": tokenized - sum(by_miditok.values()),
+                "miditok": dict(sorted(by_miditok.items()))}
     report: dict[str, Any] = {**shards, "skipped_files": len(skipped),
-                              "duplicates": len(duplicates)}
+                              "duplicates": len(duplicates), "encoders": encoders}
     return {
         "name": name,
         "kind": "midi-folder",

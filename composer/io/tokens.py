@@ -184,6 +184,12 @@ def encode_melody(tokenizer, song: Song, track_index: int = 0) -> list[int]:
     track = song.tracks[track_index]
     if not track.notes:
         return []
+    check_melody(tokenizer, song, track)
+    return encode_score(tokenizer, melody_to_score(song, track))
+
+
+def check_melody(tokenizer, song: Song, track: Track) -> None:
+    """InvalidArgumentError for a melody the tokenizer cannot take (too long, unknown meter)."""
     _check_length(song, track)
     for ts in song.time_signatures:
         if tokenizer.vocab.get(_meter_name(ts)) is None:
@@ -192,7 +198,11 @@ def encode_melody(tokenizer, song: Song, track_index: int = 0) -> list[int]:
                 "supported: 1/4 to 16/4, 1/8 to 12/8, 1/16 to 16/16"
                 " (and the same bars over 2 or 1)",
             )
-    sequences = tokenizer.encode(melody_to_score(song, track))
+
+
+def encode_score(tokenizer, score) -> list[int]:
+    """miditok's REMI ids of a score from :func:`melody_to_score` (inline keys dropped)."""
+    sequences = tokenizer.encode(score)
     sequence = sequences[0] if isinstance(sequences, list) else sequences
     return _without_inline_keys(tokenizer, list(sequence.ids), list(sequence.tokens))
 

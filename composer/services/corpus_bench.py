@@ -239,6 +239,8 @@ def bench_corpus(files: int = 3000, workers: int = 2, seed: int = 0, synthetic_o
                 "tokens": sum(manifest["tokens"].values()),
                 "skipped": len(manifest["skipped"]),
                 "duplicates": len(manifest["duplicates"]),
+                # Pieces the vectorised encoder tokenized, and those miditok did (and why).
+                "encoders": manifest["report"]["encoders"],
                 "cpu_seconds": round(build_cpu, 2),
                 # What the same work gives when the workers have their cores to themselves
                 # (this machine may be busy with other jobs; the wall-clock rate is the figure).
