@@ -28,8 +28,9 @@ from __future__ import annotations
 import functools
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -618,7 +619,7 @@ class _LiveDecoder:
         self.block = int(model.config.block_size)
         self.history: deque[list[int]] = deque(maxlen=self.HISTORY_NOTES)
         self.head: list[int] = []
-        self.state = None
+        self.state: Any = None  # the model's cache: a KVCache, or the LSTM's (h, c)
         self.length = 0
         self.pending: list[int] = []
 
@@ -657,6 +658,45 @@ class _LiveDecoder:
         self.length += len(self.pending)
         self.pending = []
         return logits[0, -1].float().numpy()
+
+    # Looking ahead: several continuations of the same cache at once, as a batch.
+
+    def ready_to_branch(self, head: list[int], tokens: int) -> bool:
+        """Whether ``ensure_room(head, tokens)`` would keep the cache as it is."""
+        return self.state is not None and not self.pending and head == self.head \
+            and self.length + tokens <= self.block
+
+    def branch(self, rows: int, tokens: int) -> Any:
+        """A copy of the cache for ``rows`` continuations of up to ``tokens`` tokens."""
+        import copy
+
+        if isinstance(self.state, tuple):  # the LSTM's (h, c), each (layers, 1, H)
+            return tuple(part.repeat(1, rows, 1) for part in self.state)
+        branch = copy.copy(self.state)  # a KV cache: only the part in use is copied
+        end = self.length + tokens
+        branch.k = self.state.k[:, :1, :, :end].repeat(1, rows, 1, 1, 1)
+        branch.v = self.state.v[:, :1, :, :end].repeat(1, rows, 1, 1, 1)
+        return branch
+
+    def feed_rows(self, state: Any, tokens: list[list[int]]) -> tuple[np.ndarray, Any]:
+        """Feed one list of tokens per row of a branch; the logits after each row's last."""
+        import torch
+
+        idx = torch.tensor(tokens, dtype=torch.long)  # (rows, T)
+        with torch.no_grad():
+            logits, state = self.model.step(idx, state)
+        return logits[:, -1].float().numpy(), state
+
+    def adopt(self, state: Any, row: int, fed: int) -> None:
+        """Make ``row`` of a branch the live cache, after ``fed`` tokens it took."""
+        if isinstance(state, tuple):
+            self.state = tuple(part[:, row:row + 1].contiguous() for part in state)
+        else:
+            start = self.length
+            self.state.k[:, :, :, start:start + fed] = state.k[:, row:row + 1, :, start:start + fed]
+            self.state.v[:, :, :, start:start + fed] = state.v[:, row:row + 1, :, start:start + fed]
+            self.state.length = start + fed
+        self.length += fed
 
 
 class _KeyFollower:
@@ -700,6 +740,8 @@ class ChoraleLiveSession:
     under the same voice-leading masks as the full format (no unisons: live, each
     voice should add a note)."""
 
+    NOTE_ROOM = 8  # context kept free before a note (it takes 4 tokens): else rebuilt
+
     def __init__(self, model, hv: HarmonyVocab, key: KeySignature | None) -> None:
         self.hv = hv
         self.keys = _KeyFollower(key)
@@ -711,12 +753,21 @@ class ChoraleLiveSession:
         self.keys.reset()
         self.previous: list[int | None] = [None] * 4
         self._last: list[int] = []
+        self._version = 0  # counts notes: an answer decoded ahead is for one version only
+        self._ahead: dict[int, _Answer] = {}
 
     def note_on(self, pitch: int) -> list[int]:
+        answer = self._ahead.get(pitch)
+        self._version += 1
+        self._ahead = {}
+        if answer is not None:
+            self.keys = answer.keys
+            self.decoder.adopt(answer.state, answer.row, answer.fed)
+            return self._settle(answer.tokens, answer.now, pitch, answer.shift)
         shift = _octave_shift_into(pitch, *SATB_RANGES["Soprano"])
         soprano = pitch + shift
         head = self.hv.head(self.keys.hear(pitch), "Live")
-        if self.decoder.ensure_room(head, 8):
+        if self.decoder.ensure_room(head, self.NOTE_ROOM):
             self._last = []  # the history holds the last note already
         s_token = int(self.hv.pitch_id[soprano])
         logits = self.decoder.feed(self._last + [s_token])
@@ -729,10 +780,86 @@ class ChoraleLiveSession:
             now[voice] = int(self.hv.vocab.values[token])
             if voice < 3:
                 logits = self.decoder.feed([token])
+        return self._settle(tokens, now, pitch, shift)
+
+    def _settle(self, tokens: list[int], now: list[int | None], pitch: int, shift: int
+                ) -> list[int]:
         self._last = [tokens[-1]]
         self.decoder.history.append(tokens)
         self.previous = now
         return sorted({_fold(p - shift) for p in now[1:] if p is not None} - {pitch})
+
+    # The fast path: while a note is held, the answers to the notes that may come
+    # next are decoded as one batch, so a note that was foreseen is answered at once.
+
+    def look_ahead_plan(self, pitches: Sequence[int]) -> _LookAhead | None:
+        """What decoding ahead for ``pitches`` needs, copied (call under the session's lock)."""
+        import copy
+
+        fed = len(self._last) + 3  # last note's bass, soprano, alto, tenor
+        rows: list[tuple[int, int, _KeyFollower]] = []
+        for pitch in pitches:
+            keys = copy.deepcopy(self.keys)
+            head = self.hv.head(keys.hear(pitch), "Live")
+            if self.decoder.ready_to_branch(head, self.NOTE_ROOM):  # else note_on rebuilds it
+                rows.append((pitch, _octave_shift_into(pitch, *SATB_RANGES["Soprano"]), keys))
+        if not rows:
+            return None
+        return _LookAhead(self._version, rows, list(self._last), list(self.previous),
+                          self.decoder.branch(len(rows), fed))
+
+    def decode_ahead(self, plan: _LookAhead, cancelled: Callable[[], bool]) -> dict[int, _Answer]:
+        """Decode ``plan`` (no lock needed: it works on copies); {} if cancelled."""
+        now = [[pitch + shift, None, None, None] for pitch, shift, _ in plan.rows]
+        tokens = [[int(self.hv.pitch_id[row[0]])] for row in now]
+        state = plan.state
+        logits, state = self.decoder.feed_rows(state, [plan.last + t for t in tokens])
+        for voice in (1, 2, 3):
+            if cancelled():
+                return {}
+            chosen = []
+            for i, row in enumerate(now):
+                mask = voice_mask(self.hv, voice, row, plan.previous, None, False, live=True)
+                token = _greedy(logits[i], mask)
+                chosen.append(token)
+                tokens[i].append(token)
+                row[voice] = int(self.hv.vocab.values[token])
+            if voice < 3:
+                logits, state = self.decoder.feed_rows(state, [[t] for t in chosen])
+        fed = len(plan.last) + 3
+        return {pitch: _Answer(keys, state, i, fed, tokens[i], now[i], shift)
+                for i, (pitch, shift, keys) in enumerate(plan.rows)}
+
+    def offer(self, plan: _LookAhead, answers: dict[int, _Answer]) -> bool:
+        """Keep answers decoded ahead if no note came meanwhile (call under the lock)."""
+        if plan.version != self._version:
+            return False
+        self._ahead = answers
+        return True
+
+
+@dataclass
+class _LookAhead:
+    """A copy of a live session's state to decode the next notes' answers from."""
+
+    version: int
+    rows: list[tuple[int, int, _KeyFollower]]  # (pitch, octave shift, key follower after it)
+    last: list[int]
+    previous: list[int | None]
+    state: Any
+
+
+@dataclass
+class _Answer:
+    """note_on's answer to one pitch, decoded ahead: row ``row`` of ``state``."""
+
+    keys: _KeyFollower
+    state: Any
+    row: int
+    fed: int
+    tokens: list[int]
+    now: list[int | None]
+    shift: int
 
 
 class ChordLiveSession:

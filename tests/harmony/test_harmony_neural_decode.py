@@ -143,3 +143,36 @@ def test_live_sessions_answer_each_note_and_survive_a_full_context():
     for pitch in rng.integers(55, 85, size=20):
         answer = chords.note_on(int(pitch))
         assert 1 <= len(answer) <= 4 and int(pitch) not in answer
+
+
+@pytest.mark.parametrize("arch", ["transformer", "lstm"])
+def test_answers_decoded_ahead_are_the_answers_note_on_gives(arch):
+    # The fast path decodes every note within an octave as one batch while a note is
+    # held; a foreseen note must get exactly what the plain path would have given.
+    _, vocab = tokenizer_and_vocab("chorale")
+    model = random_model("chorale", arch, block_size=96)
+    ahead = ChoraleLiveSession(model, HarmonyVocab(vocab), C_MAJOR)
+    plain = ChoraleLiveSession(model, HarmonyVocab(vocab), C_MAJOR)
+    rng = np.random.default_rng(9)
+    used = 0
+    for pitch in (int(p) for p in rng.integers(60, 80, size=40)):  # overflows the context
+        plan = ahead.look_ahead_plan(range(pitch - 3, pitch + 4))
+        if plan is not None:
+            assert ahead.offer(plan, ahead.decode_ahead(plan, lambda: False))
+            used += pitch in ahead._ahead
+        assert ahead.note_on(pitch) == plain.note_on(pitch)
+        assert ahead.previous == plain.previous
+    assert used >= 10
+
+
+def test_a_note_that_comes_first_makes_answers_decoded_ahead_stale():
+    _, vocab = tokenizer_and_vocab("chorale")
+    session = ChoraleLiveSession(random_model("chorale", "transformer", block_size=96),
+                                 HarmonyVocab(vocab), C_MAJOR)
+    session.note_on(67)
+    plan = session.look_ahead_plan([64, 65, 67, 69])
+    assert plan is not None
+    assert session.decode_ahead(plan, lambda: True) == {}  # cancelled at the first step
+    answers = session.decode_ahead(plan, lambda: False)
+    session.note_on(72)  # before the answers were offered
+    assert not session.offer(plan, answers)
