@@ -173,6 +173,13 @@ class MelodyConstraint:
         if not pitch_ok.any():
             raise ValueError("no pitch satisfies the range and key lock together")
         self._pitch_ok = pitch_ok
+        # Read-only masks handed out by ``allowed`` (a sampler calls it every step).
+        self._durations = self._is[DURATION]
+        self._only_bar = np.zeros(size, dtype=bool)
+        self._only_bar[self._bar_id] = True
+        for mask in (self._pitch_ok, self._durations, self._only_bar):
+            mask.flags.writeable = False
+        self._slot_ticks: dict[int, np.ndarray] = {}  # bar -> tick of each Position token
 
     # The first bar of an infill starts with its Bar token.
     @property
@@ -186,23 +193,23 @@ class MelodyConstraint:
         return self.bar >= len(self.slots) - 1
 
     def allowed(self) -> np.ndarray:
+        """Legal next tokens (V,); the same array may be returned again, so read only."""
+        if self.state == _AFTER_POSITION:
+            return self._pitch_ok
+        if self.state == _AFTER_PITCH:
+            return self._durations
         mask = np.zeros(len(self.vocab), dtype=bool)
         if self.state == _AFTER_BAR:
             token = self.vocab.meter_token(self._slot().meter)
             mask[token] = True
             return mask
-        if self.state == _AFTER_POSITION:
-            return self._pitch_ok.copy()
-        if self.state == _AFTER_PITCH:
-            return self._is[DURATION].copy()
-        # After a duration or a time signature: a note in this bar, the next bar, or the end.
         if self._before_first_bar:
-            mask[self._bar_id] = True
-            return mask
+            return self._only_bar
+        # After a duration or a time signature: a note in this bar, the next bar, or the end.
         slot = self._slot()
-        ticks = slot.start_tick + self._positions * slot.unit_ticks
-        ok = self._is[POSITION] & (ticks >= self.busy_until) & (ticks < slot.end_tick) \
-            & (ticks < self.end_tick)
+        ticks = self._ticks_of_positions()
+        ok = self._is[POSITION] & (ticks >= self.busy_until) \
+            & (ticks < min(slot.end_tick, self.end_tick))
         if self.first_onset is not None:
             # The continuation starts exactly where the prompt ends.
             mask |= ok & np.isclose(ticks, self.first_onset)
@@ -212,6 +219,14 @@ class MelodyConstraint:
         mask[self._bar_id] = True  # the next bar; in the last bar it means "done"
         mask[self.end_token] = True
         return mask
+
+    def _ticks_of_positions(self) -> np.ndarray:
+        """The tick each Position token stands for in the current bar (V,)."""
+        ticks = self._slot_ticks.get(self.bar)
+        if ticks is None:
+            slot = self._slot()
+            ticks = self._slot_ticks[self.bar] = slot.start_tick + self._positions * slot.unit_ticks
+        return ticks
 
     def forced_run(self) -> list[int]:
         """The meter token that must follow a bar line (fed in the same model step)."""

@@ -4,6 +4,12 @@ Training calls ``forward(idx, targets)`` and gets ``(logits, loss)``.
 Generation calls ``step(idx, state)`` with a :class:`KVCache`: the prompt once
 ("prefill"), then one token at a time, each step attending to cached keys and
 values instead of recomputing the whole sequence.
+
+Out of training (``eval()``), ``forward`` and ``step`` take a lean path: the
+same functional operations in the same order as the modules (so the same
+numbers), on weights gathered once, without an ``nn.Module`` call per
+operation. A one-token step is a few dozen tiny operations, and the module
+machinery around each cost as much as the arithmetic.
 """
 
 from __future__ import annotations
@@ -97,6 +103,7 @@ class Transformer(nn.Module):
         self.ln_f = nn.LayerNorm(config.n_embd)
         self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.head.weight = self.tok_emb.weight  # tied: one table for reading and writing tokens
+        self._packed: tuple | None = None  # weights for the lean path, see _packed_weights
         self.apply(self._init_weights)
         for name, param in self.named_parameters():
             if name.endswith("attn.proj.weight") or name.endswith("mlp.2.weight"):
@@ -127,6 +134,8 @@ class Transformer(nn.Module):
         if start + T > self.config.block_size:
             raise ValueError(f"sequence of {start + T} tokens exceeds the context of "
                              f"{self.config.block_size}")
+        if not self.training:
+            return self._run_lean(idx, cache, start)
         positions = torch.arange(start, start + T, device=idx.device)
         x = self.drop(self.tok_emb(idx) + self.pos_emb(positions))  # (B, T, C)
         for block in self.blocks:
@@ -134,6 +143,63 @@ class Transformer(nn.Module):
         if cache is not None:
             cache.length += T
         return self.head(self.ln_f(x))  # (B, T, V)
+
+    def _run_lean(self, idx: torch.Tensor, cache: KVCache | None, start: int) -> torch.Tensor:
+        """``_run`` without dropout or module calls: the operations of ``Block`` and
+        ``CausalSelfAttention`` spelled out, in the same order, on the packed weights."""
+        B, T = idx.shape
+        C, H = self.config.n_embd, self.config.n_head
+        D = C // H
+        tok_emb, pos_emb, layers, ln_f = self._packed_weights()
+        x = F.embedding(idx, tok_emb) + pos_emb[start:start + T]  # (B, T, C)
+        for layer, (ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b,
+                    ln2_w, ln2_b, fc_w, fc_b, out_w, out_b) in enumerate(layers):
+            h = F.layer_norm(x, (C,), ln1_w, ln1_b)
+            q, k, v = F.linear(h, qkv_w, qkv_b).split(C, dim=2)
+            q = q.view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
+            k = k.view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
+            v = v.view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
+            if cache is None:
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            else:
+                cache_k, cache_v = cache.k[layer], cache.v[layer]  # (B, H, L, D)
+                cache_k[:, :, start:start + T] = k
+                cache_v[:, :, start:start + T] = v
+                keys, values = cache_k[:, :, :start + T], cache_v[:, :, :start + T]  # (B, H, S, D)
+                if T == 1:
+                    y = F.scaled_dot_product_attention(q, keys, values)
+                else:
+                    allowed = torch.ones(T, start + T, dtype=torch.bool,
+                                         device=x.device).tril(start)
+                    y = F.scaled_dot_product_attention(q, keys, values, attn_mask=allowed)
+            y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
+            x = x + F.linear(y, proj_w, proj_b)
+            h = F.layer_norm(x, (C,), ln2_w, ln2_b)
+            x = x + F.linear(F.gelu(F.linear(h, fc_w, fc_b)), out_w, out_b)
+        if cache is not None:
+            cache.length += T
+        return F.linear(F.layer_norm(x, (C,), *ln_f), tok_emb)  # (B, T, V)
+
+    def _packed_weights(self) -> tuple:
+        """The weights in the order ``_run_lean`` reads them, gathered once (the same
+        tensors, not copies: training or loading a state dict updates them in place)."""
+        if self._packed is None:
+            layers = []
+            for block in self.blocks:
+                assert isinstance(block, Block)
+                attn, fc, out = block.attn, block.mlp[0], block.mlp[2]
+                assert isinstance(fc, nn.Linear) and isinstance(out, nn.Linear)
+                layers.append((block.ln_1.weight, block.ln_1.bias, attn.qkv.weight, attn.qkv.bias,
+                               attn.proj.weight, attn.proj.bias, block.ln_2.weight, block.ln_2.bias,
+                               fc.weight, fc.bias, out.weight, out.bias))
+            self._packed = (self.tok_emb.weight, self.pos_emb.weight, tuple(layers),
+                            (self.ln_f.weight, self.ln_f.bias))
+        return self._packed
+
+    def _apply(self, fn, *args, **kwargs):
+        # Moving or casting the model may replace its tensors: gather them again.
+        self._packed = None
+        return super()._apply(fn, *args, **kwargs)
 
     def new_state(self, batch_size: int) -> KVCache:
         param = next(self.parameters())

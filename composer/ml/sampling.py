@@ -23,7 +23,8 @@ class Constraint(Protocol):
     done: bool
 
     def allowed(self) -> np.ndarray:
-        """Boolean mask (V,) of legal next tokens; at least one must be True."""
+        """Boolean mask (V,) of legal next tokens; at least one must be True.
+        The caller only reads it (a constraint may hand out one cached array)."""
         ...
 
     def advance(self, token: int) -> None:
@@ -55,10 +56,11 @@ def filter_top_p(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     if top_p >= 1.0:
         return logits
     sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-    cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
-    remove = cumulative - torch.softmax(sorted_logits, dim=-1) >= top_p  # keeps the top token
-    sorted_logits = sorted_logits.masked_fill(remove, float("-inf"))
-    return torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    probs = torch.softmax(sorted_logits, dim=-1)
+    remove = probs.cumsum(dim=-1) - probs >= top_p  # keeps the top token
+    sorted_logits.masked_fill_(remove, float("-inf"))
+    # ``order`` is a permutation of every column, so the scatter writes each one.
+    return torch.empty_like(logits).scatter_(-1, order, sorted_logits)
 
 
 def sample_next(logits: torch.Tensor, temperature: float, top_p: float,
@@ -67,10 +69,15 @@ def sample_next(logits: torch.Tensor, temperature: float, top_p: float,
     if temperature <= 0:
         return logits.argmax(dim=-1)
     probs = torch.softmax(filter_top_p(logits / temperature, top_p), dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    # argmax(p / q) with q ~ Exp(1) draws index i with probability p_i: the very
+    # computation torch.multinomial(probs, 1) makes (same draws, same tokens for a
+    # seed), without its validity checks that wait on three reductions per step.
+    q = torch.empty_like(probs).exponential_(1, generator=generator)
+    q.clamp_min_(torch.finfo(q.dtype).tiny)  # a drawn 0 would make 0/0 = NaN win the argmax
+    return (probs / q).argmax(dim=-1)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def generate(
     model: torch.nn.Module,
     prompt: Sequence[int],
@@ -99,12 +106,15 @@ def generate(
     if use_cache:
         state = model.fork_state(state, torch.zeros(rows, dtype=torch.long))
     logits = logits.expand(rows, -1)
+    pad_only = _only(pad, logits.size(-1))
     for _ in range(max_new_tokens):
         if all(c.done for c in constraints):
             break
-        masks = np.stack([c.allowed() if not c.done else _only(pad, logits.size(-1))
-                          for c in constraints])
-        masked = logits.masked_fill(~torch.from_numpy(masks), float("-inf"))
+        if rows == 1:
+            masks = constraints[0].allowed()[None]  # (1, V), not done: checked above
+        else:
+            masks = np.stack([c.allowed() if not c.done else pad_only for c in constraints])
+        masked = logits.masked_fill(torch.from_numpy(~masks), float("-inf"))
         chosen = sample_next(masked, temperature, top_p, generator).tolist()
         for row, token in enumerate(chosen):
             if not constraints[row].done:

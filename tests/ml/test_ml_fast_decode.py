@@ -1,0 +1,156 @@
+"""The lean decoding path of the shipped Transformer gives the numbers and notes of the modules.
+
+Out of training the Transformer runs its layers as plain functional operations
+on weights gathered once, and the sampler draws with argmax(p / Exp(1)) instead
+of ``torch.multinomial``; these tests hold both to the reference computations
+(the ``nn.Module`` path with dropout off, and ``torch.multinomial`` itself).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from composer.ml.checkpoint import build_model, load_checkpoint
+from composer.ml.sampling import filter_top_p, generate, sample_next
+from composer.services.generate import GenerationSettings
+from tests.ml.conftest import tune
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = REPO / "models" / "melody-transformer"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_checkpoint(SHIPPED)
+
+
+def module_twin(model: torch.nn.Module) -> torch.nn.Module:
+    """The same weights in training mode with dropout off: every layer runs as a module."""
+    twin = build_model({**model.config.to_dict(), "dropout": 0.0})
+    twin.load_state_dict(model.state_dict())
+    return twin.train()
+
+
+def prompt_ids(vocab_size: int, length: int, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, vocab_size, (2, length), generator=torch.Generator().manual_seed(seed))
+
+
+def test_lean_forward_matches_the_modules(shipped):
+    model = shipped.model
+    assert not model.training
+    idx = prompt_ids(model.config.vocab_size, 120)
+    with torch.no_grad():
+        lean, _ = model(idx)
+        reference, _ = module_twin(model)(idx)
+    assert lean.shape == reference.shape == (2, 120, model.config.vocab_size)
+    assert torch.allclose(lean, reference, atol=1e-5, rtol=0)
+
+
+def test_lean_cached_steps_match_the_full_forward(shipped):
+    model = shipped.model
+    idx = prompt_ids(model.config.vocab_size, 140, seed=1)
+    with torch.no_grad():
+        reference, _ = module_twin(model)(idx)
+        state = model.new_state(2)
+        pieces = [model.step(idx[:, :100], state)[0]]
+        for t in range(100, 140, 2):  # two tokens at a time, as a bar line and its meter are fed
+            pieces.append(model.step(idx[:, t:t + 2], state)[0])
+    assert state.length == 140
+    assert torch.allclose(torch.cat(pieces, dim=1), reference, atol=1e-5, rtol=0)
+
+
+def test_weights_are_gathered_again_after_the_model_is_cast(shipped):
+    twin = module_twin(shipped.model).eval()
+    idx = prompt_ids(twin.config.vocab_size, 16, seed=2)
+    with torch.no_grad():
+        twin(idx)  # gathers the float32 weights
+        twin.to(torch.float64)
+        logits, _ = twin(idx)
+    assert logits.dtype == torch.float64
+
+
+@pytest.mark.parametrize("temperature, top_p", [(1.0, 1.0), (0.9, 0.95), (1.3, 0.5)])
+def test_sampling_draws_the_tokens_multinomial_draws(temperature, top_p):
+    logits = torch.randn(500, 4, 60, generator=torch.Generator().manual_seed(3))
+    logits[:, :, 40:] = float("-inf")  # tokens a constraint forbids
+    ours, theirs = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+    for row in logits:
+        drawn = sample_next(row, temperature, top_p, ours)
+        probs = torch.softmax(filter_top_p(row / temperature, top_p), dim=-1)
+        expected = torch.multinomial(probs, 1, generator=theirs).squeeze(-1)
+        assert torch.equal(drawn, expected)
+        assert bool((drawn < 40).all())
+
+
+class Free:
+    """Any token but the first four, for a fixed number of tokens."""
+
+    def __init__(self, vocab_size: int, length: int) -> None:
+        self.mask = torch.ones(vocab_size, dtype=torch.bool)
+        self.mask[:4] = False
+        self.left = length
+        self.done = False
+
+    def allowed(self):
+        return self.mask.numpy()
+
+    def advance(self, token: int) -> None:
+        self.left -= 1
+        self.done = self.left == 0
+
+
+def test_generation_is_the_same_on_the_lean_and_module_paths(shipped):
+    model = shipped.model
+    prompt = prompt_ids(model.config.vocab_size, 60, seed=4)[0].tolist()
+    size = model.config.vocab_size
+    rows = [generate(net, prompt, [Free(size, 50) for _ in range(3)], temperature=0.9, top_p=0.95,
+                     seed=11) for net in (model, module_twin(model))]
+    assert rows[0] == rows[1]
+    assert all(len(row) == 50 and min(row) >= 4 for row in rows[0])
+
+
+def test_shipped_transformer_continuation_repeats_for_a_seed(shipped):
+    from composer.ml.melody import song_key
+    from composer.ml.melody_generator import NeuralMelodyGenerator
+
+    generator = NeuralMelodyGenerator(SHIPPED)
+    song = tune(bars=4)
+    notes = sorted(song.tracks[0].notes)
+    settings = GenerationSettings(bars=8, variations=2, seed=21, key_lock=True,
+                                  pitch_range=(60, 81))
+
+    def run(seed: int):
+        return generator.continue_notes(song, notes, song_key(song), notes[-1].end_tick,
+                                        GenerationSettings(**{**settings.__dict__, "seed": seed}))
+
+    first, again, other = run(21), run(21), run(22)
+    assert first.variations == again.variations
+    assert first.variations != other.variations
+    for line in first.variations:
+        assert line and all(60 <= n.pitch <= 81 and n.pitch % 12 in {0, 2, 4, 5, 7, 9, 11}
+                            for n in line)
+        assert line[0].start_tick == notes[-1].end_tick
+
+
+def test_cli_continue_with_the_shipped_transformer_is_deterministic(tmp_path):
+    from composer.io.midi_file import read_midi, write_midi
+
+    write_midi(tune(bars=4), tmp_path / "in.mid")
+    env = {**os.environ, "COMPOSER_MODELS_DIR": str(REPO / "models")}
+    outputs = []
+    for name in ("a.mid", "b.mid"):
+        done = subprocess.run(
+            [sys.executable, "-m", "composer.cli", "continue", str(tmp_path / "in.mid"),
+             "-o", str(tmp_path / name), "--bars", "8", "--variations", "2", "--seed", "7",
+             "--model", "transformer", "--temperature", "0.9", "--top-p", "0.95"],
+            capture_output=True, text=True, env=env, cwd=REPO)
+        assert done.returncode == 0, done.stderr
+        outputs.append([track.notes for track in read_midi(tmp_path / name).tracks])
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0]) == 3 and all(outputs[0][1:])
