@@ -757,16 +757,15 @@ class ChoraleLiveSession:
         self._ahead: dict[int, _Answer] = {}
 
     def note_on(self, pitch: int) -> list[int]:
-        answer = self._ahead.get(pitch)
-        self._version += 1
-        self._ahead = {}
-        if answer is not None:
-            self.keys = answer.keys
-            self.decoder.adopt(answer.state, answer.row, answer.fed)
-            return self._settle(answer.tokens, answer.now, pitch, answer.shift)
         shift = _octave_shift_into(pitch, *SATB_RANGES["Soprano"])
         soprano = pitch + shift
         head = self.hv.head(self.keys.hear(pitch), "Live")
+        answer = self._ahead.get(soprano)
+        self._version += 1
+        self._ahead = {}
+        if answer is not None and answer.head == head:
+            self.decoder.adopt(answer.state, answer.row, answer.fed)
+            return self._settle(answer.tokens, answer.now, pitch, shift)
         if self.decoder.ensure_room(head, self.NOTE_ROOM):
             self._last = []  # the history holds the last note already
         s_token = int(self.hv.pitch_id[soprano])
@@ -789,20 +788,25 @@ class ChoraleLiveSession:
         self.previous = now
         return sorted({_fold(p - shift) for p in now[1:] if p is not None} - {pitch})
 
-    # The fast path: while a note is held, the answers to the notes that may come
-    # next are decoded as one batch, so a note that was foreseen is answered at once.
+    # The fast path: while a note is held, the answers to every note that may come
+    # next are decoded as one batch, so the next note is answered at once. A note
+    # is sung as a soprano pitch in the soprano's range, so one row per such pitch
+    # covers every MIDI note; the key is found from pitch classes, so the soprano
+    # pitch gives the same key as the note.
 
-    def look_ahead_plan(self, pitches: Sequence[int]) -> _LookAhead | None:
-        """What decoding ahead for ``pitches`` needs, copied (call under the session's lock)."""
+    def look_ahead_plan(self) -> _LookAhead | None:
+        """What decoding ahead needs, copied (call under the session's lock)."""
         import copy
 
         fed = len(self._last) + 3  # last note's bass, soprano, alto, tenor
-        rows: list[tuple[int, int, _KeyFollower]] = []
-        for pitch in pitches:
-            keys = copy.deepcopy(self.keys)
-            head = self.hv.head(keys.hear(pitch), "Live")
+        low, high = SATB_RANGES["Soprano"]
+        rows: list[tuple[int, list[int]]] = []
+        for soprano in range(low, high + 1):
+            if self.hv.pitch_id[soprano] < 0:
+                continue
+            head = self.hv.head(copy.deepcopy(self.keys).hear(soprano), "Live")
             if self.decoder.ready_to_branch(head, self.NOTE_ROOM):  # else note_on rebuilds it
-                rows.append((pitch, _octave_shift_into(pitch, *SATB_RANGES["Soprano"]), keys))
+                rows.append((soprano, head))
         if not rows:
             return None
         return _LookAhead(self._version, rows, list(self._last), list(self.previous),
@@ -810,8 +814,8 @@ class ChoraleLiveSession:
 
     def decode_ahead(self, plan: _LookAhead, cancelled: Callable[[], bool]) -> dict[int, _Answer]:
         """Decode ``plan`` (no lock needed: it works on copies); {} if cancelled."""
-        now = [[pitch + shift, None, None, None] for pitch, shift, _ in plan.rows]
-        tokens = [[int(self.hv.pitch_id[row[0]])] for row in now]
+        now: list[list[int | None]] = [[soprano, None, None, None] for soprano, _ in plan.rows]
+        tokens = [[int(self.hv.pitch_id[soprano])] for soprano, _ in plan.rows]
         state = plan.state
         logits, state = self.decoder.feed_rows(state, [plan.last + t for t in tokens])
         for voice in (1, 2, 3):
@@ -827,8 +831,8 @@ class ChoraleLiveSession:
             if voice < 3:
                 logits, state = self.decoder.feed_rows(state, [[t] for t in chosen])
         fed = len(plan.last) + 3
-        return {pitch: _Answer(keys, state, i, fed, tokens[i], now[i], shift)
-                for i, (pitch, shift, keys) in enumerate(plan.rows)}
+        return {soprano: _Answer(head, state, i, fed, tokens[i], now[i])
+                for i, (soprano, head) in enumerate(plan.rows)}
 
     def offer(self, plan: _LookAhead, answers: dict[int, _Answer]) -> bool:
         """Keep answers decoded ahead if no note came meanwhile (call under the lock)."""
@@ -843,7 +847,7 @@ class _LookAhead:
     """A copy of a live session's state to decode the next notes' answers from."""
 
     version: int
-    rows: list[tuple[int, int, _KeyFollower]]  # (pitch, octave shift, key follower after it)
+    rows: list[tuple[int, list[int]]]  # (soprano pitch, the head its key gives)
     last: list[int]
     previous: list[int | None]
     state: Any
@@ -851,15 +855,14 @@ class _LookAhead:
 
 @dataclass
 class _Answer:
-    """note_on's answer to one pitch, decoded ahead: row ``row`` of ``state``."""
+    """note_on's answer to one soprano pitch, decoded ahead: row ``row`` of ``state``."""
 
-    keys: _KeyFollower
+    head: list[int]
     state: Any
     row: int
     fed: int
     tokens: list[int]
     now: list[int | None]
-    shift: int
 
 
 class ChordLiveSession:

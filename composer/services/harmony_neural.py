@@ -103,19 +103,18 @@ class _Locked:
     network is not re-entrant across threads).
 
     The fast path: after each note, a thread of its own decodes the answers to
-    every note within an octave of it as one batch (sessions that can), while the
-    note is held; the next note, if foreseen, is answered without the network. A
-    note that comes first stops that work at its next step.
+    the notes that may come next as one batch (sessions that can), while the note
+    is held; the next note, if foreseen, is answered without the network. A note
+    that comes first stops that work at its next step.
     """
 
-    LOOK_AHEAD_SEMITONES = 12
     IDLE_S = 30.0  # the look-ahead thread ends after this long without a note
 
     def __init__(self, session: Any, lock: threading.Lock) -> None:
         self.session = session
         self.lock = lock
         self._generation = 0  # bumped by every note: a look-ahead for an older one stops
-        self._wanted: tuple[int, int] | None = None  # (pitch, generation) to look ahead from
+        self._wanted: int | None = None  # the generation to look ahead from
         self._wake = threading.Condition()
         self._worker: threading.Thread | None = None
 
@@ -127,14 +126,14 @@ class _Locked:
             harmony = self.session.note_on(pitch)
             generation = self._generation
         if hasattr(self.session, "look_ahead_plan"):
-            self._ask(pitch, generation)
+            self._ask(generation)
         return harmony
 
-    def _ask(self, pitch: int, generation: int) -> None:
+    def _ask(self, generation: int) -> None:
         # A waiting thread is woken rather than a new one started: starting a thread
         # hands it the GIL, and the caller, about to send the harmony, would wait.
         with self._wake:
-            self._wanted = (pitch, generation)
+            self._wanted = generation
             if self._worker is None:
                 self._worker = threading.Thread(target=self._serve, name="harmony-ahead",
                                                 daemon=True)
@@ -149,17 +148,15 @@ class _Locked:
                     return
                 wanted, self._wanted = self._wanted, None
             if wanted is not None:
-                self._look_ahead(*wanted)
+                self._look_ahead(wanted)
 
-    def _look_ahead(self, pitch: int, generation: int) -> None:
+    def _look_ahead(self, generation: int) -> None:
         from composer.ml.harmony_decode import one_thread
 
-        span = self.LOOK_AHEAD_SEMITONES
-        candidates = [p for p in range(pitch - span, pitch + span + 1) if 0 <= p <= 127]
         with self.lock, one_thread():
             if generation != self._generation:
                 return
-            plan = self.session.look_ahead_plan(candidates)
+            plan = self.session.look_ahead_plan()
             if plan is None:
                 return
             answers = self.session.decode_ahead(plan, lambda: generation != self._generation)
