@@ -11,6 +11,11 @@ it with the melody tokenizer and writes memory-mappable token shards that
   track order, tempo or velocities) are kept once: the first in path order.
 - **Split**: drawn from a hash of each piece's notes, so adding files never
   moves a piece from one split to another.
+- **Encoder**: the vectorised REMI encoder (:mod:`composer.io.fast_tokens`)
+  makes miditok's ids without miditok's per-token Python; a melody it does not
+  handle goes to miditok, and one piece in ``CROSS_CHECK_EVERY`` is encoded by
+  both (miditok's ids win if they ever differ). ``report.json`` counts the
+  pieces each encoder made, with the reasons.
 - **Resumable**: every file's result is appended to a journal as soon as it is
   known (tokens to ``tokens.bin``, facts to ``journal.jsonl``); a rebuild after
   an interruption, or after files were added, redoes only files it has no
