@@ -635,14 +635,7 @@ class _LiveDecoder:
         self.head = head
         self.state = None
         self.length = 0
-        kept: list[list[int]] = []
-        room = self.block - len(head) - tokens
-        for note in reversed(self.history):  # the most recent notes that fit
-            if len(note) > room:
-                break
-            kept.append(note)
-            room -= len(note)
-        self.pending = list(head) + [t for note in reversed(kept) for t in note]
+        self.pending = self.rebuilt(head, tokens)
         return True
 
     def feed(self, tokens: list[int]) -> np.ndarray:
@@ -661,22 +654,39 @@ class _LiveDecoder:
 
     # Looking ahead: several continuations of the same cache at once, as a batch.
 
+    def rebuilt(self, head: list[int], tokens: int) -> list[int]:
+        """The tokens a rebuilt cache starts from: the head and the recent notes that fit."""
+        kept: list[list[int]] = []
+        room = self.block - len(head) - tokens
+        for note in reversed(self.history):  # the most recent notes that fit
+            if len(note) > room:
+                break
+            kept.append(note)
+            room -= len(note)
+        return list(head) + [t for note in reversed(kept) for t in note]
+
     def ready_to_branch(self, head: list[int], tokens: int) -> bool:
         """Whether ``ensure_room(head, tokens)`` would keep the cache as it is."""
         return self.state is not None and not self.pending and head == self.head \
             and self.length + tokens <= self.block
 
-    def branch(self, rows: int, tokens: int) -> Any:
-        """A copy of the cache for ``rows`` continuations of up to ``tokens`` tokens."""
+    def branch(self, rows: int, tokens: int, state: Any = None) -> Any:
+        """A copy of the cache (or of ``state``, one row) for ``rows`` continuations of
+        up to ``tokens`` tokens each."""
         import copy
 
-        if isinstance(self.state, tuple):  # the LSTM's (h, c), each (layers, 1, H)
-            return tuple(part.repeat(1, rows, 1) for part in self.state)
-        branch = copy.copy(self.state)  # a KV cache: only the part in use is copied
-        end = self.length + tokens
-        branch.k = self.state.k[:, :1, :, :end].repeat(1, rows, 1, 1, 1)
-        branch.v = self.state.v[:, :1, :, :end].repeat(1, rows, 1, 1, 1)
+        state = self.state if state is None else state
+        if isinstance(state, tuple):  # the LSTM's (h, c), each (layers, 1, H)
+            return tuple(part.repeat(1, rows, 1) for part in state)
+        branch = copy.copy(state)  # a KV cache: only the part in use is copied
+        end = state.length + tokens
+        branch.k = state.k[:, :1, :, :end].repeat(1, rows, 1, 1, 1)
+        branch.v = state.v[:, :1, :, :end].repeat(1, rows, 1, 1, 1)
         return branch
+
+    def fresh(self, tokens: list[int]) -> Any:
+        """A new cache holding ``tokens`` (a rebuild, decoded aside)."""
+        return self.feed_rows(self.model.new_state(1), [tokens])[1]
 
     def feed_rows(self, state: Any, tokens: list[list[int]]) -> tuple[np.ndarray, Any]:
         """Feed one list of tokens per row of a branch; the logits after each row's last."""
@@ -687,16 +697,23 @@ class _LiveDecoder:
             logits, state = self.model.step(idx, state)
         return logits[:, -1].float().numpy(), state
 
-    def adopt(self, state: Any, row: int, fed: int) -> None:
-        """Make ``row`` of a branch the live cache, after ``fed`` tokens it took."""
+    def adopt(self, state: Any, row: int, fed: int, rebuilt: list[int] | None = None,
+              head: list[int] | None = None) -> None:
+        """Make ``row`` of a branch the live cache, after ``fed`` tokens it took; a
+        branch of a rebuilt cache (``rebuilt`` tokens for ``head``) replaces it whole."""
+        if rebuilt is not None:
+            assert head is not None
+            self.head, self.pending, self.length = head, [], len(rebuilt)
+            self.state = self.model.new_state(1)
+        start = self.length
         if isinstance(state, tuple):
             self.state = tuple(part[:, row:row + 1].contiguous() for part in state)
         else:
-            start = self.length
-            self.state.k[:, :, :, start:start + fed] = state.k[:, row:row + 1, :, start:start + fed]
-            self.state.v[:, :, :, start:start + fed] = state.v[:, row:row + 1, :, start:start + fed]
-            self.state.length = start + fed
-        self.length += fed
+            end = start + fed
+            self.state.k[:, :, :, :end] = state.k[:, row:row + 1, :, :end]
+            self.state.v[:, :, :, :end] = state.v[:, row:row + 1, :, :end]
+            self.state.length = end
+        self.length = start + fed
 
 
 class _KeyFollower:
@@ -717,18 +734,29 @@ class _KeyFollower:
         self._heard, self._since = None, 0
 
     def hear(self, pitch: int) -> KeySignature:
+        key = self.peek(pitch)
         self.played.append(pitch)
+        if self.key is None:
+            self._since = 0 if self._estimates(len(self.played)) else self._since + 1
+            self._heard = key
+        return key
+
+    def peek(self, pitch: int) -> KeySignature:
+        """The key ``hear(pitch)`` would give, hearing nothing."""
         if self.key is not None:
             return self.key
-        self._since += 1
-        if self._heard is None or len(self.played) <= self.SETTLED_NOTES \
-                or self._since >= self.KEY_EVERY:
-            from composer.core.pitch import estimate_key
+        played = [*self.played, pitch][-(self.played.maxlen or 0):]
+        if self._heard is not None and not self._estimates(len(played)):
+            return self._heard
+        from composer.core.pitch import estimate_key
 
-            self._heard = estimate_key([Note(pitch=p, start_tick=i, duration_ticks=1)
-                                        for i, p in enumerate(self.played)])
-            self._since = 0
-        return self._heard
+        return estimate_key([Note(pitch=p, start_tick=i, duration_ticks=1)
+                             for i, p in enumerate(played)])
+
+    def _estimates(self, played: int) -> bool:
+        """Whether the next note is one the key is estimated at."""
+        return self._heard is None or played <= self.SETTLED_NOTES \
+            or self._since + 1 >= self.KEY_EVERY
 
 
 def _greedy(logits: np.ndarray, mask: np.ndarray) -> int:
@@ -764,7 +792,7 @@ class ChoraleLiveSession:
         self._version += 1
         self._ahead = {}
         if answer is not None and answer.head == head:
-            self.decoder.adopt(answer.state, answer.row, answer.fed)
+            self.decoder.adopt(answer.state, answer.row, answer.fed, answer.rebuilt, head)
             return self._settle(answer.tokens, answer.now, pitch, shift)
         if self.decoder.ensure_room(head, self.NOTE_ROOM):
             self._last = []  # the history holds the last note already
@@ -796,43 +824,62 @@ class ChoraleLiveSession:
 
     def look_ahead_plan(self) -> _LookAhead | None:
         """What decoding ahead needs, copied (call under the session's lock)."""
-        import copy
-
-        fed = len(self._last) + 3  # last note's bass, soprano, alto, tenor
         low, high = SATB_RANGES["Soprano"]
-        rows: list[tuple[int, list[int]]] = []
+        heads = {pc: tuple(self.hv.head(self.keys.peek(pc), "Live")) for pc in range(12)}
+        groups: dict[tuple[int, ...], list[int]] = {}
         for soprano in range(low, high + 1):
-            if self.hv.pitch_id[soprano] < 0:
-                continue
-            head = self.hv.head(copy.deepcopy(self.keys).hear(soprano), "Live")
-            if self.decoder.ready_to_branch(head, self.NOTE_ROOM):  # else note_on rebuilds it
-                rows.append((soprano, head))
-        if not rows:
+            if self.hv.pitch_id[soprano] >= 0:
+                groups.setdefault(heads[soprano % 12], []).append(soprano)
+        if not groups or self.decoder.state is None:
             return None
-        return _LookAhead(self._version, rows, list(self._last), list(self.previous),
-                          self.decoder.branch(len(rows), fed))
+        plan = _LookAhead(self._version, list(self.previous), [])
+        for key_head, sopranos in groups.items():
+            head = list(key_head)
+            if self.decoder.ready_to_branch(head, self.NOTE_ROOM):
+                last, fed = list(self._last), len(self._last) + 3
+                branch = _Branch(head, sopranos, last, None,
+                                 self.decoder.branch(len(sopranos), fed))
+            else:  # the key changes, or the context is full: note_on would rebuild it
+                rebuilt = self.decoder.rebuilt(head, self.NOTE_ROOM)
+                branch = _Branch(head, sopranos, [], rebuilt, None)
+            plan.branches.append(branch)
+        return plan
 
     def decode_ahead(self, plan: _LookAhead, cancelled: Callable[[], bool]) -> dict[int, _Answer]:
         """Decode ``plan`` (no lock needed: it works on copies); {} if cancelled."""
-        now: list[list[int | None]] = [[soprano, None, None, None] for soprano, _ in plan.rows]
-        tokens = [[int(self.hv.pitch_id[soprano])] for soprano, _ in plan.rows]
-        state = plan.state
-        logits, state = self.decoder.feed_rows(state, [plan.last + t for t in tokens])
-        for voice in (1, 2, 3):
+        answers: dict[int, _Answer] = {}
+        for branch in plan.branches:
             if cancelled():
                 return {}
+            decoded = self._decode_branch(branch, plan.previous, cancelled)
+            if decoded is None:
+                return {}
+            answers.update(decoded)
+        return answers
+
+    def _decode_branch(self, branch: _Branch, previous: list[int | None],
+                       cancelled: Callable[[], bool]) -> dict[int, _Answer] | None:
+        state, fed = branch.state, len(branch.last) + 3
+        if branch.rebuilt is not None:
+            state = self.decoder.branch(len(branch.sopranos), fed,
+                                        self.decoder.fresh(branch.rebuilt))
+        now: list[list[int | None]] = [[soprano, None, None, None] for soprano in branch.sopranos]
+        tokens = [[int(self.hv.pitch_id[soprano])] for soprano in branch.sopranos]
+        logits, state = self.decoder.feed_rows(state, [branch.last + t for t in tokens])
+        for voice in (1, 2, 3):
+            if cancelled():
+                return None
             chosen = []
             for i, row in enumerate(now):
-                mask = voice_mask(self.hv, voice, row, plan.previous, None, False, live=True)
+                mask = voice_mask(self.hv, voice, row, previous, None, False, live=True)
                 token = _greedy(logits[i], mask)
                 chosen.append(token)
                 tokens[i].append(token)
                 row[voice] = int(self.hv.vocab.values[token])
             if voice < 3:
                 logits, state = self.decoder.feed_rows(state, [[t] for t in chosen])
-        fed = len(plan.last) + 3
-        return {soprano: _Answer(head, state, i, fed, tokens[i], now[i])
-                for i, (soprano, head) in enumerate(plan.rows)}
+        return {soprano: _Answer(branch.head, branch.rebuilt, state, i, fed, tokens[i], now[i])
+                for i, soprano in enumerate(branch.sopranos)}
 
     def offer(self, plan: _LookAhead, answers: dict[int, _Answer]) -> bool:
         """Keep answers decoded ahead if no note came meanwhile (call under the lock)."""
@@ -843,14 +890,23 @@ class ChoraleLiveSession:
 
 
 @dataclass
+class _Branch:
+    """Sopranos decoded from one cache: the live one, or one rebuilt for a new head."""
+
+    head: list[int]
+    sopranos: list[int]
+    last: list[int]  # tokens fed before the soprano (the last note's bass, if any)
+    rebuilt: list[int] | None  # the tokens of a rebuilt cache; None: the live cache
+    state: Any  # a branch of the live cache (a rebuilt one is made when decoding)
+
+
+@dataclass
 class _LookAhead:
     """A copy of a live session's state to decode the next notes' answers from."""
 
     version: int
-    rows: list[tuple[int, list[int]]]  # (soprano pitch, the head its key gives)
-    last: list[int]
     previous: list[int | None]
-    state: Any
+    branches: list[_Branch]
 
 
 @dataclass
@@ -858,6 +914,7 @@ class _Answer:
     """note_on's answer to one soprano pitch, decoded ahead: row ``row`` of ``state``."""
 
     head: list[int]
+    rebuilt: list[int] | None
     state: Any
     row: int
     fed: int

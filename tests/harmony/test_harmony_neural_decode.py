@@ -145,14 +145,15 @@ def test_live_sessions_answer_each_note_and_survive_a_full_context():
         assert 1 <= len(answer) <= 4 and int(pitch) not in answer
 
 
-@pytest.mark.parametrize("arch", ["transformer", "lstm"])
-def test_answers_decoded_ahead_are_the_answers_note_on_gives(arch):
+@pytest.mark.parametrize("arch, key", [("transformer", C_MAJOR), ("lstm", C_MAJOR),
+                                      ("transformer", None)])  # None: the key is followed
+def test_answers_decoded_ahead_are_the_answers_note_on_gives(arch, key):
     # The fast path decodes every soprano pitch as one batch while a note is held; the
     # next note, whatever its octave, must get exactly what the plain path would give.
     _, vocab = tokenizer_and_vocab("chorale")
     model = random_model("chorale", arch, block_size=96)
-    ahead = ChoraleLiveSession(model, HarmonyVocab(vocab), C_MAJOR)
-    plain = ChoraleLiveSession(model, HarmonyVocab(vocab), C_MAJOR)
+    ahead = ChoraleLiveSession(model, HarmonyVocab(vocab), key)
+    plain = ChoraleLiveSession(model, HarmonyVocab(vocab), key)
     adopted = []
     adopt = ahead.decoder.adopt
     ahead.decoder.adopt = lambda *args: (adopted.append(args), adopt(*args))
@@ -163,7 +164,8 @@ def test_answers_decoded_ahead_are_the_answers_note_on_gives(arch):
             assert ahead.offer(plan, ahead.decode_ahead(plan, lambda: False))
         assert ahead.note_on(pitch) == plain.note_on(pitch)
         assert ahead.previous == plain.previous
-    assert len(adopted) >= 15  # many notes were answered from the look-ahead
+    assert len(adopted) == 39  # every note after the first was answered from it...
+    assert any(args[3] is not None for args in adopted)  # ...a rebuilt cache's rows too
 
 
 def test_a_note_that_comes_first_makes_answers_decoded_ahead_stale():
