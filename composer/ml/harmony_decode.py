@@ -673,15 +673,20 @@ class _LiveDecoder:
     def branch(self, rows: int, tokens: int, state: Any = None) -> Any:
         """A copy of the cache (or of ``state``, one row) for ``rows`` continuations of
         up to ``tokens`` tokens each."""
-        import copy
+        from dataclasses import replace
+
+        from composer.ml.model import KVCache
 
         state = self.state if state is None else state
         if isinstance(state, tuple):  # the LSTM's (h, c), each (layers, 1, H)
             return tuple(part.repeat(1, rows, 1) for part in state)
-        branch = copy.copy(state)  # a KV cache: only the part in use is copied
+        # A KV cache just long enough: only the part in use is copied.
         end = state.length + tokens
-        branch.k = state.k[:, :1, :, :end].repeat(1, rows, 1, 1, 1)
-        branch.v = state.v[:, :1, :, :end].repeat(1, rows, 1, 1, 1)
+        branch = KVCache(replace(self.model.config, block_size=end), rows, state.k.device,
+                         state.k.dtype)
+        branch.k.copy_(state.k[:, :1, :, :end].expand(-1, rows, -1, -1, -1))
+        branch.v.copy_(state.v[:, :1, :, :end].expand(-1, rows, -1, -1, -1))
+        branch.length = state.length
         return branch
 
     def fresh(self, tokens: list[int]) -> Any:

@@ -10,12 +10,15 @@ temperature from a generator the service seeds.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from composer.core.song import KeySignature, Song
 from composer.paths import models_dir
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from composer.services.harmony_models import ChoraleVoices, PreparedMelody
@@ -148,7 +151,10 @@ class _Locked:
                     return
                 wanted, self._wanted = self._wanted, None
             if wanted is not None:
-                self._look_ahead(wanted)
+                try:
+                    self._look_ahead(wanted)
+                except Exception:  # only the fast path is lost: note_on decodes directly
+                    log.exception("harmony look-ahead")
 
     def _look_ahead(self, generation: int) -> None:
         from composer.ml.harmony_decode import one_thread
