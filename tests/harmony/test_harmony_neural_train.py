@@ -1,6 +1,8 @@
 """Training the harmony tasks: tiny models overfit a batch; the service and CLI train,
 and the registry then harmonises with what they wrote."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -83,6 +85,17 @@ def test_trained_checkpoints_join_the_harmonizer_and_the_live_path(tiny_corpora,
     assert chords.variations[0][0].texts and len(chords.chords[0]) == len(chords.beats_ticks)
     live = LiveHarmonizer(style="chorale")  # auto: the Transformer's fast path
     assert live.model == "transformer" and live.note_on(67)
+    # Its look-ahead thread answers a held note's successors before they come, and
+    # they are the answers a session without the wait (so without them) gives.
+    plain = LiveHarmonizer(style="chorale")
+    plain.note_on(67)
+    session = live._session.session
+    for pitch in (69, 71, 72, 74, 72, 71, 69, 67, 55, 84):
+        deadline = time.monotonic() + 10
+        while not session._ahead and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert session._ahead  # decoded while the note was held
+        assert live.note_on(pitch) == plain.note_on(pitch)
     # the CLI trains through the same service (one step of the task's own defaults)
     assert main(["train", "--task", "chorale", "--model", "lstm", "--max-steps", "1",
                  "--out", str(models / "harmony-chorale-lstm"), "--json"]) == 0
