@@ -33,11 +33,17 @@ class KVCache:
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
         self.length = 0
+        self._layers = [(self.k[i], self.v[i]) for i in range(config.n_layer)]
+
+    def layer(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Views of one layer's keys and values (B, H, L, D), made once."""
+        return self._layers[index]
 
     def select(self, rows: torch.Tensor) -> None:
         """Keep only some batch rows (e.g. to fork one prompt into variations)."""
         self.k = self.k[:, rows].contiguous()
         self.v = self.v[:, rows].contiguous()
+        self._layers = [(self.k[i], self.v[i]) for i in range(self.k.size(0))]
 
 
 class CausalSelfAttention(nn.Module):
@@ -152,27 +158,27 @@ class Transformer(nn.Module):
         D = C // H
         tok_emb, pos_emb, layers, ln_f = self._packed_weights()
         x = F.embedding(idx, tok_emb) + pos_emb[start:start + T]  # (B, T, C)
+        # Each operation here is a dispatch that costs about as much as a small layer's
+        # arithmetic, so the views are taken in as few steps as give the same numbers.
         for layer, (ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b,
                     ln2_w, ln2_b, fc_w, fc_b, out_w, out_b) in enumerate(layers):
             h = F.layer_norm(x, (C,), ln1_w, ln1_b)
-            q, k, v = F.linear(h, qkv_w, qkv_b).split(C, dim=2)
-            q = q.view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
-            k = k.view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
-            v = v.view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
+            qkv = F.linear(h, qkv_w, qkv_b).view(B, T, 3, H, D)  # (B, T, 3, H, D)
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, T, D)
             if cache is None:
                 y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
             else:
-                cache_k, cache_v = cache.k[layer], cache.v[layer]  # (B, H, L, D)
-                cache_k[:, :, start:start + T] = k
-                cache_v[:, :, start:start + T] = v
-                keys, values = cache_k[:, :, :start + T], cache_v[:, :, :start + T]  # (B, H, S, D)
+                cache_k, cache_v = cache.layer(layer)  # (B, H, L, D)
+                cache_k.narrow(2, start, T).copy_(k)
+                cache_v.narrow(2, start, T).copy_(v)
+                keys, values = cache_k.narrow(2, 0, start + T), cache_v.narrow(2, 0, start + T)
                 if T == 1:
-                    y = F.scaled_dot_product_attention(q, keys, values)
+                    y = F.scaled_dot_product_attention(q, keys, values)  # (B, H, S, D) keys
                 else:
                     allowed = torch.ones(T, start + T, dtype=torch.bool,
                                          device=x.device).tril(start)
                     y = F.scaled_dot_product_attention(q, keys, values, attn_mask=allowed)
-            y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
+            y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
             x = x + F.linear(y, proj_w, proj_b)
             h = F.layer_norm(x, (C,), ln2_w, ln2_b)
             x = x + F.linear(F.gelu(F.linear(h, fc_w, fc_b)), out_w, out_b)
