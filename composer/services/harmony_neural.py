@@ -10,8 +10,10 @@ temperature from a generator the service seeds.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +122,8 @@ class _Locked:
         self._wanted: int | None = None  # the generation to look ahead from
         self._wake = threading.Condition()
         self._worker: threading.Thread | None = None
+        self._closed = False
+        _LOOKING_AHEAD.add(self)
 
     def note_on(self, pitch: int) -> list[int]:
         from composer.ml.harmony_decode import one_thread
@@ -136,6 +140,8 @@ class _Locked:
         # A waiting thread is woken rather than a new one started: starting a thread
         # hands it the GIL, and the caller, about to send the harmony, would wait.
         with self._wake:
+            if self._closed:
+                return
             self._wanted = generation
             if self._worker is None:
                 self._worker = threading.Thread(target=self._serve, name="harmony-ahead",
@@ -146,7 +152,9 @@ class _Locked:
     def _serve(self) -> None:
         while True:
             with self._wake:
-                if self._wanted is None and not self._wake.wait(self.IDLE_S):
+                if self._wanted is None and not self._closed:
+                    self._wake.wait(self.IDLE_S)
+                if self._closed or self._wanted is None:  # closed, or idle too long
                     self._worker = None
                     return
                 wanted, self._wanted = self._wanted, None
@@ -173,6 +181,27 @@ class _Locked:
         self._generation += 1
         with self.lock:
             self.session.reset()
+
+    def close(self) -> None:
+        """Stop looking ahead; returns once the thread has stopped."""
+        with self._wake:
+            self._closed = True
+            self._generation += 1  # a look-ahead under way stops at its next step
+            worker = self._worker
+            self._wake.notify()
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout=5)
+
+
+_LOOKING_AHEAD: weakref.WeakSet[_Locked] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_looking_ahead() -> None:
+    # A daemon thread still inside torch when the interpreter finalises aborts the
+    # process ("terminate called without an active exception").
+    for session in list(_LOOKING_AHEAD):
+        session.close()
 
 
 def load_neural(style: str, arch: str) -> NeuralChorale | NeuralChords:
