@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 State = Literal["stopped", "playing", "paused"]
 FinishReason = Literal["end", "stopped", "error"]
 PositionCallback = Callable[[int], None]
+SPIN_S = 0.0008  # more than a timed wait oversleeps (0.13 ms median, 0.25 ms p99 at load 1)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,10 @@ class Player:
         self._now = now
         self._wake = threading.Event()
         self._sleep = sleep or self._interruptible_sleep
+        # The last fraction of a millisecond before a message is spun, not slept: a
+        # timed wait oversleeps by about that much. Only on the real clock (an
+        # injected one only moves when the test moves it).
+        self._spin_s = SPIN_S if sleep is None and now is time.monotonic else 0.0
         self.on_position = on_position
         self.on_finish = on_finish
         self.position_interval_s = position_interval_s
@@ -225,8 +230,12 @@ class Player:
                 event = events[index]
                 due = anchor_time + (event.seconds - anchor_seconds)
                 if due > now:
-                    self._sleep(min(due - now, max(next_report - now, 0.0005)))
-                    continue
+                    if due - now > self._spin_s:
+                        wait = min(due - now - self._spin_s, max(next_report - now, 0.0005))
+                        self._sleep(wait)
+                        continue
+                    while self._now() < due:
+                        pass
                 index += 1
                 if event.tick < clock_hold_tick and event.message.type == "clock":
                     continue
