@@ -152,18 +152,20 @@ class Transformer(nn.Module):
 
     def _run_lean(self, idx: torch.Tensor, cache: KVCache | None, start: int) -> torch.Tensor:
         """``_run`` without dropout or module calls: the operations of ``Block`` and
-        ``CausalSelfAttention`` spelled out, in the same order, on the packed weights."""
+        ``CausalSelfAttention`` spelled out, in the same order and with the same kernels
+        (``F.linear`` on a contiguous input is ``addmm(bias, x, weight.t())`` on rows),
+        on the packed weights. Each call here is a dispatch that costs about as much
+        as a small layer's arithmetic, so rows stay 2-D and views are made once."""
         B, T = idx.shape
         C, H = self.config.n_embd, self.config.n_head
         D = C // H
-        tok_emb, pos_emb, layers, ln_f = self._packed_weights()
-        x = F.embedding(idx, tok_emb) + pos_emb[start:start + T]  # (B, T, C)
-        # Each operation here is a dispatch that costs about as much as a small layer's
-        # arithmetic, so the views are taken in as few steps as give the same numbers.
+        tok_emb, tok_emb_t, pos_emb, layers, (lnf_w, lnf_b) = self._packed_weights()
+        x = F.embedding(idx.reshape(-1), tok_emb).view(B, T, C).add_(pos_emb[start:start + T])
+        x = x.view(B * T, C)  # (B*T, C)
         for layer, (ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b,
                     ln2_w, ln2_b, fc_w, fc_b, out_w, out_b) in enumerate(layers):
             h = F.layer_norm(x, (C,), ln1_w, ln1_b)
-            qkv = F.linear(h, qkv_w, qkv_b).view(B, T, 3, H, D)  # (B, T, 3, H, D)
+            qkv = torch.addmm(qkv_b, h, qkv_w).view(B, T, 3, H, D)  # (B, T, 3, H, D)
             q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, T, D)
             if cache is None:
                 y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -178,28 +180,30 @@ class Transformer(nn.Module):
                     allowed = torch.ones(T, start + T, dtype=torch.bool,
                                          device=x.device).tril(start)
                     y = F.scaled_dot_product_attention(q, keys, values, attn_mask=allowed)
-            y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
-            x = x + F.linear(y, proj_w, proj_b)
+            y = y.transpose(1, 2).reshape(B * T, C)  # (B*T, C)
+            x = x + torch.addmm(proj_b, y, proj_w)
             h = F.layer_norm(x, (C,), ln2_w, ln2_b)
-            x = x + F.linear(F.gelu(F.linear(h, fc_w, fc_b)), out_w, out_b)
+            x = x + torch.addmm(out_b, F.gelu(torch.addmm(fc_b, h, fc_w)), out_w)
         if cache is not None:
             cache.length += T
-        return F.linear(F.layer_norm(x, (C,), *ln_f), tok_emb)  # (B, T, V)
+        return torch.mm(F.layer_norm(x, (C,), lnf_w, lnf_b), tok_emb_t).view(B, T, -1)  # (B, T, V)
 
     def _packed_weights(self) -> tuple:
-        """The weights in the order ``_run_lean`` reads them, gathered once (the same
-        tensors, not copies: training or loading a state dict updates them in place)."""
+        """The weights in the order ``_run_lean`` reads them, gathered once: the same
+        tensors or transposed views of them, not copies (training or loading a state
+        dict updates them in place)."""
         if self._packed is None:
             layers = []
             for block in self.blocks:
                 assert isinstance(block, Block)
                 attn, fc, out = block.attn, block.mlp[0], block.mlp[2]
                 assert isinstance(fc, nn.Linear) and isinstance(out, nn.Linear)
-                layers.append((block.ln_1.weight, block.ln_1.bias, attn.qkv.weight, attn.qkv.bias,
-                               attn.proj.weight, attn.proj.bias, block.ln_2.weight, block.ln_2.bias,
-                               fc.weight, fc.bias, out.weight, out.bias))
-            self._packed = (self.tok_emb.weight, self.pos_emb.weight, tuple(layers),
-                            (self.ln_f.weight, self.ln_f.bias))
+                layers.append((block.ln_1.weight, block.ln_1.bias, attn.qkv.weight.t(),
+                               attn.qkv.bias, attn.proj.weight.t(), attn.proj.bias,
+                               block.ln_2.weight, block.ln_2.bias, fc.weight.t(), fc.bias,
+                               out.weight.t(), out.bias))
+            self._packed = (self.tok_emb.weight, self.tok_emb.weight.t(), self.pos_emb.weight,
+                            tuple(layers), (self.ln_f.weight, self.ln_f.bias))
         return self._packed
 
     def _apply(self, fn, *args, **kwargs):
