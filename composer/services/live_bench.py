@@ -39,6 +39,8 @@ from composer.services.jobs import Progress, no_progress
 
 log = logging.getLogger(__name__)
 
+TRANSPORT_MESSAGES = 200
+
 TARGETS = {
     "playback_err_ms_median": 1.0,
     "playback_err_ms_p99": 3.0,
@@ -128,20 +130,27 @@ def measure_transport(probe: JackProbe, count: int = 200) -> list[float]:
         link_in = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="composer-bench-ref")
         link_in.open_port(link_in.get_ports().index(probe.synth_name))
     probe.take_arrivals()
-    sent = []
+    sent: dict[tuple[int, int], float] = {}
     rng = random.Random(3)
     try:
         for i in range(count):
             time.sleep(rng.uniform(0.004, 0.012))
-            sent.append(time.monotonic())
-            link_in.send_message([0x9F, 40 + i % 40, 1])
+            # Each message names itself (pitch and velocity), so one JACK drops
+            # cannot pair every later arrival with the wrong send.
+            pitch, velocity = i % 128, 1 + i // 128
+            sent[(pitch, velocity)] = time.monotonic()
+            link_in.send_message([0x9F, pitch, velocity])
         time.sleep(0.2)
     finally:
         with CLIENT_LOCK:
             link_in.close_port()
             link_in.delete()
-    arrivals = [t for t, ch, _ in note_ons(probe.take_arrivals()) if ch == 15]
-    return [(a - s) * 1000 for s, a in zip(sent, arrivals, strict=False)]
+    latencies = []
+    for t, raw in probe.take_arrivals():
+        key = (raw[1], raw[2]) if len(raw) >= 3 and raw[0] == 0x9F else None
+        if key in sent:
+            latencies.append((t - sent.pop(key)) * 1000)
+    return latencies
 
 
 def measure_playback(probe: JackProbe) -> tuple[list[float], int]:
@@ -316,7 +325,8 @@ def run_live_bench(
         probe = JackProbe("composer-bench")
         try:
             progress(0.05, "JACK transport alone (reference)")
-            transport = measure_transport(probe)
+            transport = measure_transport(probe, TRANSPORT_MESSAGES)
+            report["jack_transport_lost"] = TRANSPORT_MESSAGES - len(transport)
             report["jack_transport_ms_median"] = round(statistics.median(transport), 3)
             report["jack_transport_ms_p99"] = round(_percentile(transport, 0.99), 3)
             progress(0.15, "playback")
@@ -392,9 +402,9 @@ def _table(report: dict[str, Any]) -> list[list[Any]]:
             )
     soak_targets = {"stuck_notes": "0", "stuck_after_stop": "0", "memory_growth_pct": "< 10",
                     "errors": "0", "transport_loss_pct": "reference"}
-    for key, target in soak_targets.items():
+    for key, soak_target in soak_targets.items():
         if key in report:
-            rows.append([key, report[key], target])
+            rows.append([key, report[key], soak_target])
     return rows
 
 
