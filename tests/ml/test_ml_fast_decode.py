@@ -1,9 +1,10 @@
 """The lean decoding path of the shipped Transformer gives the numbers and notes of the modules.
 
 Out of training the Transformer runs its layers as plain functional operations
-on weights gathered once, and the sampler draws with argmax(p / Exp(1)) instead
-of ``torch.multinomial``; these tests hold both to the reference computations
-(the ``nn.Module`` path with dropout off, and ``torch.multinomial`` itself).
+on weights gathered once (cached steps with PyTorch's GELU instead of oneDNN's),
+and the sampler draws with argmax(p / Exp(1)) instead of ``torch.multinomial``;
+these tests hold both to the reference computations (the ``nn.Module`` path
+with dropout off, and ``torch.multinomial`` itself).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def test_lean_cached_steps_match_the_full_forward(shipped):
             pieces.append(model.step(idx[:, t:t + 2], state)[0])
     assert state.length == 140
     assert torch.allclose(torch.cat(pieces, dim=1), reference, atol=1e-5, rtol=0)
+    assert torch.backends.mkldnn.enabled  # the steps put oneDNN back as they found it
 
 
 def test_weights_are_gathered_again_after_the_model_is_cast(shipped):
