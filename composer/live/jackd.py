@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 SERVER_ENV = "JACK_DEFAULT_SERVER"
 PRIORITY_BOOST = -15
+REALTIME_PRIORITY = 70  # jackd -P: the usual choice of audio setups (clients run just below)
 """Niceness added to the server we start (only root may raise priority; others keep it)."""
 
 
@@ -41,7 +42,9 @@ class JackServer:
     wrote (measured here at a load of 13 on 2 cores: 0 to 2.5% of a burst).
     Synchronous mode (--sync) avoids that but stalls whole seconds whenever a
     client calls into JACK while another client in the same Python process
-    waits for the interpreter lock, so it is not used.
+    waits for the interpreter lock, so it is not used. ``realtime=True`` runs
+    the server and its clients' threads at realtime priority, as a live audio
+    setup does (where the system allows it: see :func:`realtime_allowed`).
     """
 
     def __init__(
@@ -50,10 +53,12 @@ class JackServer:
         rate: int = 48000,
         period: int = 256,
         set_default: bool = True,
+        realtime: bool = False,
     ) -> None:
         self.name = name or f"composer-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.rate = rate
         self.period = period
+        self.realtime = realtime
         self.set_default = set_default
         self.process: subprocess.Popen[bytes] | None = None
         self._log_path: Path | None = None
@@ -84,7 +89,7 @@ class JackServer:
         self._log_path = Path(log_name)
         command = [
             jackd,
-            "--no-realtime",
+            *(["-R", "-P", str(REALTIME_PRIORITY)] if self.realtime else ["--no-realtime"]),
             "-n",
             self.name,
             "-d",
@@ -174,6 +179,19 @@ class JackServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def realtime_allowed() -> bool:
+    """Whether this process may schedule threads at realtime priority (root, or a
+    realtime limit such as an audio group's), as jackd -R needs."""
+    import resource
+
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        if os.geteuid() == 0:
+            return True
+        soft, _ = resource.getrlimit(resource.RLIMIT_RTPRIO)
+        return soft == resource.RLIM_INFINITY or soft >= REALTIME_PRIORITY
+    return False
 
 
 def boost_priority() -> bool:

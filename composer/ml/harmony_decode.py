@@ -835,31 +835,39 @@ class ChoraleLiveSession:
         for soprano in range(low, high + 1):
             if self.hv.pitch_id[soprano] >= 0:
                 groups.setdefault(heads[soprano % 12], []).append(soprano)
-        if not groups or self.decoder.state is None:
+        if not groups:
             return None
         plan = _LookAhead(self._version, list(self.previous), [])
-        for key_head, sopranos in groups.items():
+        # The live cache's branch first (the key mostly stays), then the biggest.
+        ordered = sorted(groups.items(), key=lambda group: (
+            not self.decoder.ready_to_branch(list(group[0]), self.NOTE_ROOM), -len(group[1])))
+        for key_head, sopranos in ordered:
             head = list(key_head)
             if self.decoder.ready_to_branch(head, self.NOTE_ROOM):
                 last, fed = list(self._last), len(self._last) + 3
                 branch = _Branch(head, sopranos, last, None,
                                  self.decoder.branch(len(sopranos), fed))
-            else:  # the key changes, or the context is full: note_on would rebuild it
+            else:  # a first note, a new key, a full context: note_on would rebuild it
                 rebuilt = self.decoder.rebuilt(head, self.NOTE_ROOM)
                 branch = _Branch(head, sopranos, [], rebuilt, None)
             plan.branches.append(branch)
         return plan
 
     def decode_ahead(self, plan: _LookAhead, cancelled: Callable[[], bool]) -> dict[int, _Answer]:
-        """Decode ``plan`` (no lock needed: it works on copies); {} if cancelled."""
+        """Decode ``plan`` (under the session's lock); what a cancel cuts short is dropped.
+
+        Each branch's answers are offered as soon as it is done, so a note that
+        stops the look-ahead still finds those decoded before it came.
+        """
         answers: dict[int, _Answer] = {}
         for branch in plan.branches:
             if cancelled():
-                return {}
+                break
             decoded = self._decode_branch(branch, plan.previous, cancelled)
             if decoded is None:
-                return {}
+                break
             answers.update(decoded)
+            self.offer(plan, answers)
         return answers
 
     def _decode_branch(self, branch: _Branch, previous: list[int | None],
@@ -890,7 +898,7 @@ class ChoraleLiveSession:
         """Keep answers decoded ahead if no note came meanwhile (call under the lock)."""
         if plan.version != self._version:
             return False
-        self._ahead = answers
+        self._ahead = dict(answers)
         return True
 
 

@@ -11,6 +11,7 @@ temperature from a generator the service seeds.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import threading
 import weakref
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from composer.services.harmony_models import ChoraleVoices, PreparedMelody
 
 ARCHS = ("transformer", "lstm")
+LOOK_AHEAD_NICENESS = 10  # added to the look-ahead thread's nice value
 
 
 def neural_dir(style: str, arch: str) -> Path:
@@ -124,6 +126,8 @@ class _Locked:
         self._worker: threading.Thread | None = None
         self._closed = False
         _LOOKING_AHEAD.add(self)
+        if hasattr(session, "look_ahead_plan"):
+            self._ask(self._generation)  # the first note is foreseeable too
 
     def note_on(self, pitch: int) -> list[int]:
         from composer.ml.harmony_decode import one_thread
@@ -150,6 +154,7 @@ class _Locked:
             self._wake.notify()
 
     def _serve(self) -> None:
+        _lower_this_threads_priority()
         while True:
             with self._wake:
                 if self._wanted is None and not self._closed:
@@ -173,14 +178,15 @@ class _Locked:
             plan = self.session.look_ahead_plan()
             if plan is None:
                 return
-            answers = self.session.decode_ahead(plan, lambda: generation != self._generation)
-            if answers:
-                self.session.offer(plan, answers)
+            self.session.decode_ahead(plan, lambda: generation != self._generation)
 
     def reset(self) -> None:
         self._generation += 1
         with self.lock:
             self.session.reset()
+            generation = self._generation
+        if hasattr(self.session, "look_ahead_plan"):
+            self._ask(generation)
 
     def close(self) -> None:
         """Stop looking ahead; returns once the thread has stopped."""
@@ -191,6 +197,18 @@ class _Locked:
             self._wake.notify()
         if worker is not None and worker is not threading.current_thread():
             worker.join(timeout=5)
+
+
+def _lower_this_threads_priority() -> None:
+    """Let the look-ahead yield the CPU to the threads that move MIDI: JACK's own (at
+    normal priority without a realtime set-up), which drop a late cycle's messages,
+    and the jam loop. On Linux a thread id names one thread to setpriority."""
+    import os
+
+    with contextlib.suppress(AttributeError, OSError):
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread,
+                       min(19, os.getpriority(os.PRIO_PROCESS, thread) + LOOK_AHEAD_NICENESS))
 
 
 _LOOKING_AHEAD: weakref.WeakSet[_Locked] = weakref.WeakSet()
