@@ -197,7 +197,7 @@ class OutputPort(_Port):
 
 
 class InputPort(_Port):
-    """Where composer listens. The backend's callback only calls ``_enqueue``."""
+    """Where composer listens. The backend's reader only calls ``_enqueue``."""
 
     def __init__(self, name: str, now: Now = time.monotonic) -> None:
         super().__init__(name)
@@ -207,7 +207,7 @@ class InputPort(_Port):
         self.invalid = 0
 
     def _enqueue(self, data: bytes | list[int], when: float | None = None) -> None:
-        """The whole of the input callback: stamp and enqueue, nothing else."""
+        """The whole of the reader's work per message: stamp and enqueue, nothing else."""
         try:
             self._queue.put_nowait((self._now() if when is None else when, data))
         except queue.Full:  # nobody is reading: drop rather than grow without bound

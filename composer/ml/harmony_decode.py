@@ -640,17 +640,13 @@ class _LiveDecoder:
 
     def feed(self, tokens: list[int]) -> np.ndarray:
         """Feed pending tokens plus ``tokens``; returns the logits after the last (V,)."""
-        import torch
-
         self.pending += tokens
         if self.state is None:
             self.state = self.model.new_state(1)
-        idx = torch.tensor([self.pending], dtype=torch.long)  # (1, T)
-        with torch.no_grad():
-            logits, self.state = self.model.step(idx, self.state)
+        logits, self.state = self.feed_rows(self.state, [self.pending])
         self.length += len(self.pending)
         self.pending = []
-        return logits[0, -1].float().numpy()
+        return logits[0]
 
     # Looking ahead: several continuations of the same cache at once, as a batch.
 

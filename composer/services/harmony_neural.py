@@ -125,9 +125,9 @@ class _Locked:
         self._wake = threading.Condition()
         self._worker: threading.Thread | None = None
         self._closed = False
+        self._looks_ahead = hasattr(session, "look_ahead_plan")  # the chorale sessions
         _LOOKING_AHEAD.add(self)
-        if hasattr(session, "look_ahead_plan"):
-            self._ask(self._generation)  # the first note is foreseeable too
+        self._ask(self._generation)  # the first note is foreseeable too
 
     def note_on(self, pitch: int) -> list[int]:
         from composer.ml.harmony_decode import one_thread
@@ -136,15 +136,14 @@ class _Locked:
         with self.lock, one_thread():
             harmony = self.session.note_on(pitch)
             generation = self._generation
-        if hasattr(self.session, "look_ahead_plan"):
-            self._ask(generation)
+        self._ask(generation)
         return harmony
 
     def _ask(self, generation: int) -> None:
         # A waiting thread is woken rather than a new one started: starting a thread
         # hands it the GIL, and the caller, about to send the harmony, would wait.
         with self._wake:
-            if self._closed:
+            if self._closed or not self._looks_ahead:
                 return
             self._wanted = generation
             if self._worker is None:
@@ -163,11 +162,10 @@ class _Locked:
                     self._worker = None
                     return
                 wanted, self._wanted = self._wanted, None
-            if wanted is not None:
-                try:
-                    self._look_ahead(wanted)
-                except Exception:  # only the fast path is lost: note_on decodes directly
-                    log.exception("harmony look-ahead")
+            try:
+                self._look_ahead(wanted)
+            except Exception:  # only the fast path is lost: note_on decodes directly
+                log.exception("harmony look-ahead")
 
     def _look_ahead(self, generation: int) -> None:
         from composer.ml.harmony_decode import one_thread
@@ -185,8 +183,7 @@ class _Locked:
         with self.lock:
             self.session.reset()
             generation = self._generation
-        if hasattr(self.session, "look_ahead_plan"):
-            self._ask(generation)
+        self._ask(generation)
 
     def close(self) -> None:
         """Stop looking ahead; returns once the thread has stopped."""

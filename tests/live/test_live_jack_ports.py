@@ -8,6 +8,7 @@ import pytest
 from live_helpers import real_time
 
 from composer.errors import InvalidArgumentError, PortError
+from composer.live.arrivals import InputReader
 from composer.live.backends import CLIENT_LOCK, choose_backend
 from composer.live.midi import note_on
 from composer.live.ports import list_ports, open_input, open_output
@@ -141,13 +142,15 @@ def test_a_vanished_output_drops_messages_and_is_silenced_when_back(jack_server)
         out.send(note_on(0, 62, 90))  # no error: the destination is away
         second = synth()
         got = []
-        second.set_callback(lambda event, data: got.append(event[0]))
+        # read as composer reads: a Python callback on JACK's thread can crash libjack
+        reader = InputReader(second.get_message, lambda when, raw: got.append(raw))
         while len(events) < 2 and time.monotonic() < deadline + 5:
             time.sleep(0.02)
         assert [e.kind for e in events] == ["vanished", "returned"]
         time.sleep(0.1)
         offs = {raw[1] for raw in got if raw[0] & 0xF0 == 0x80}
         assert {60, 62} <= offs  # what it held when it went is turned off on return
+        reader.stop()
         with CLIENT_LOCK:
             second.delete()
 
