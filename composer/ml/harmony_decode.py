@@ -137,14 +137,18 @@ RULES = ("range", "crossing", "spacing", "unison", "overlap", "parallels", "lead
 
 
 def pitch_faults(voice: int, pitches: np.ndarray, onset: bool, now: Sequence[int | None],
-                 prev: Sequence[int | None], live: bool = False) -> dict[str, np.ndarray]:
+                 prev: Sequence[int | None], live: bool = False,
+                 soprano_next: int | None = None) -> dict[str, np.ndarray]:
     """For each candidate pitch of ``voice``, which voice-leading rules writing it breaks.
 
     ``now`` holds the pitches already decided at this frame for the voices
     above (soprano first); ``prev`` every voice's pitch at the previous frame
     (None: resting). ``onset`` False means the voice holds its note (no range
-    check: it was checked when the note began). Returns a boolean array per
-    rule of :data:`RULES`.
+    check: it was checked when the note began). ``soprano_next`` is the
+    soprano's next pitch (None: unknown, or a rest): an alto above it now would
+    be overlapped by the soprano's next note, and the soprano is given, so only
+    the alto can avoid that, ahead of time.
+    Returns a boolean array per rule of :data:`RULES`.
     """
     x = np.asarray(pitches, dtype=np.int64)
     none = np.zeros(len(x), dtype=bool)
@@ -177,17 +181,20 @@ def pitch_faults(voice: int, pitches: np.ndarray, onset: bool, now: Sequence[int
             if before in (0, 7):
                 parallel = parallel | (np.abs(b - x) % 12 == before)
         faults["parallels"] = parallel & moved
+    if voice == 1 and soprano_next is not None:
+        faults["overlap"] = faults["overlap"] | (x > soprano_next)
     if voice == BASS:
         faults["leading_tone"] = _unresolved_leading_tones(now, prev, x)
     return faults
 
 
 def candidate_faults(voice: int, x: int | None, onset: bool, now: Sequence[int | None],
-                     prev: Sequence[int | None], live: bool = False) -> set[str]:
+                     prev: Sequence[int | None], live: bool = False,
+                     soprano_next: int | None = None) -> set[str]:
     """The rules that writing one pitch ``x`` (None: a rest) in ``voice`` would break."""
     if x is None:
         return set()
-    found = pitch_faults(voice, np.array([x]), onset, now, prev, live)
+    found = pitch_faults(voice, np.array([x]), onset, now, prev, live, soprano_next)
     return {rule for rule, hit in found.items() if hit[0]}
 
 
@@ -225,8 +232,9 @@ def _unresolved_leading_tones(now: Sequence[int | None], prev: Sequence[int | No
 
 def voice_mask(hv: HarmonyVocab, voice: int, now: Sequence[int | None],
                prev: Sequence[int | None], sounding: int | None, first: bool,
-               live: bool = False) -> np.ndarray:
-    """Legal tokens for one voice at one frame, the fewest rules given up."""
+               live: bool = False, soprano_next: int | None = None) -> np.ndarray:
+    """Legal tokens for one voice at one frame, the fewest rules given up
+    (``soprano_next``: see :func:`pitch_faults`)."""
     mask = np.zeros(hv.size, dtype=bool)
     if now[SOPRANO] is None and not live:
         # The lower voices rest with the soprano (phrase ends, pickups).
@@ -236,9 +244,10 @@ def voice_mask(hv: HarmonyVocab, voice: int, now: Sequence[int | None],
     pitches = np.arange(low, high + 1)
     tokens = hv.pitch_id[pitches]
     pitches, tokens = pitches[tokens >= 0], tokens[tokens >= 0]
-    faults = pitch_faults(voice, pitches, True, now, prev, live)
+    faults = pitch_faults(voice, pitches, True, now, prev, live, soprano_next)
     holding = sounding is not None and not first and not live and hv.hold is not None
-    hold_faults = candidate_faults(voice, sounding, False, now, prev, live) if holding else set()
+    hold_faults = (candidate_faults(voice, sounding, False, now, prev, live, soprano_next)
+                   if holding else set())
     for relaxed in RELAXATIONS:
         ok = np.ones(len(pitches), dtype=bool)
         for rule in RULES:
@@ -287,7 +296,17 @@ class ChoraleConstraint:
         if isinstance(item, int):
             return self.hv.one_hot(item)
         now, prev = self._now_prev(item.frame, item.voice)
-        return voice_mask(self.hv, item.voice, now, prev, prev[item.voice], item.frame == 0)
+        return voice_mask(self.hv, item.voice, now, prev, prev[item.voice], item.frame == 0,
+                          soprano_next=self._soprano_next(item.frame))
+
+    def _soprano_next(self, frame: int) -> int | None:
+        """The soprano's next pitch after the one it sounds at ``frame`` (it is given
+        ahead); None when it rests first or ends."""
+        soprano = self.sounding[SOPRANO]
+        for later in soprano[frame + 1:]:
+            if later != soprano[frame]:
+                return later
+        return None
 
     def advance(self, token: int) -> None:
         item = self.items[self.index]

@@ -46,6 +46,20 @@ def test_each_voice_leading_rule_is_named():
                                                   [71, 65, 62, 55])
 
 
+def test_an_alto_leaves_room_for_where_the_given_soprano_goes_next():
+    # alto on the soprano's B while the soprano steps down to A next: the soprano
+    # would pass below where the alto was (an overlap only the alto can avoid, now)
+    assert "overlap" in candidate_faults(1, 71, True, [71, None, None, None],
+                                         [72, 67, 60, 48], soprano_next=69)
+    assert "overlap" not in candidate_faults(1, 67, True, [71, None, None, None],
+                                             [72, 67, 60, 48], soprano_next=69)
+    # holding the B is the same fault; the tenor is not the soprano's neighbour
+    assert "overlap" in candidate_faults(1, 71, False, [71, None, None, None],
+                                         [72, 71, 60, 48], soprano_next=69)
+    assert not candidate_faults(2, 64, True, [71, 67, None, None], [72, 67, 60, 48],
+                                soprano_next=62)
+
+
 def test_a_voice_always_has_a_legal_pitch_and_never_one_out_of_range():
     _, vocab = tokenizer_and_vocab("chorale")
     hv = HarmonyVocab(vocab)
