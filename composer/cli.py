@@ -382,7 +382,8 @@ def _harmonize_args(p: argparse.ArgumentParser) -> None:
                    help="OUT.mid or OUT.musicxml; variations 2, 3, ... go to OUT-2.mid, OUT-3.mid")
     p.add_argument("--style", choices=("chorale", "chords"), default="chorale",
                    help="chorale: alto, tenor and bass; chords: chord symbols and a voicing")
-    p.add_argument("--model", default="hmm", help="transformer, lstm or hmm (default hmm)")
+    p.add_argument("--model", default="auto",
+                   help="transformer, lstm or hmm (default auto: the best one installed)")
     p.add_argument("--variations", type=int, default=3, help="how many settings (default 3)")
     p.add_argument("--seed", type=int, help="the same seed gives the same notes")
     p.add_argument("--temperature", type=float, default=1.0,

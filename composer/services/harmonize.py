@@ -32,6 +32,7 @@ from composer.services.harmony_models import (
     ChoraleVoices,
     PreparedMelody,
     get_model,
+    resolve,
 )
 from composer.services.jobs import Progress, check_cancel, no_progress
 
@@ -66,7 +67,7 @@ class HarmonyResult:
 
 
 def harmonize(song: Song, track_index: int | None = None, style: str = "chorale",
-              model: str = "hmm", variations: int = 3, seed: int | None = None,
+              model: str = "auto", variations: int = 3, seed: int | None = None,
               temperature: float = 1.0, progress: Progress = no_progress,
               cancel: threading.Event | None = None, voicing: str = "close") -> HarmonyResult:
     """Harmonise ``song.tracks[track_index]`` (default: the first pitched track with notes).
@@ -92,6 +93,7 @@ def harmonize(song: Song, track_index: int | None = None, style: str = "chorale"
     if voicing not in VOICINGS:
         raise InvalidArgumentError(f"unknown voicing {voicing!r}",
                                    f"choose one of: {', '.join(VOICINGS)}")
+    model = resolve(model, style)
     harmonizer = get_model(model, style)
     progress(0.0, "preparing the melody")
     melody, index, shift, messages = prepare_melody(song, track_index, style)

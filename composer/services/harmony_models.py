@@ -35,6 +35,7 @@ from composer.paths import models_dir
 
 STYLES = ("chorale", "chords")
 MODEL_ORDER = ("transformer", "lstm", "hmm")
+AUTO = "auto"
 """How models are listed: the neural models first, the baseline last."""
 
 
@@ -112,11 +113,27 @@ def available_models(style: str) -> list[str]:
     return [e.name for e in registered() if style in e.styles and e.available(style)]
 
 
+def best_model(style: str) -> str:
+    """The installed model to use when none is named ("auto"): the first of
+    :data:`MODEL_ORDER` present (only models that beat the HMM are shipped)."""
+    have = available_models(style)
+    if not have:
+        raise ModelError(f"no harmony model is installed for the {style} style",
+                         "restore models/ from git")
+    return have[0]
+
+
+def resolve(name: str, style: str) -> str:
+    """``name``, or the best installed model for ``style`` when it is "auto"."""
+    return best_model(style) if name == AUTO else name
+
+
 def get_model(name: str, style: str) -> Any:
     """The loaded model; a clear error naming the available ones when it cannot be had."""
     if style not in STYLES:
         raise InvalidArgumentError(f"unknown harmony style {style!r}",
                                    f"choose one of: {', '.join(STYLES)}")
+    name = resolve(name, style)
     entry = _REGISTRY.get(name)
     if entry is None or style not in entry.styles or not entry.available(style):
         have = available_models(style)

@@ -87,15 +87,6 @@ def best_melody_model() -> str:
     raise ModelError("no melody model is installed", "train one with scripts/train_melody.py")
 
 
-def best_harmony_model(style: str) -> str:
-    from composer.services.harmony_models import available_models
-
-    have = available_models(style)
-    if not have:
-        raise ModelError(f"no harmony model is installed for the {style} style")
-    return have[0]
-
-
 def melody_responder(
     model: str = "auto",
     temperature: float = 0.9,
@@ -130,8 +121,9 @@ def melody_responder(
 def live_harmonizer(style: str = "chorale", model: str = "auto", key: str | None = None):
     """The harmoniser for the live mode (the best installed model unless named)."""
     from composer.services.harmonize import LiveHarmonizer
+    from composer.services.harmony_models import resolve
 
-    name = best_harmony_model(style) if model == "auto" else model
+    name = resolve(model, style)
     harmonizer = LiveHarmonizer(style=style, model=name, key=key)
     harmonizer.model_name = name  # type: ignore[attr-defined]
     return harmonizer

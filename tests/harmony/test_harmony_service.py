@@ -88,6 +88,14 @@ def test_bad_input_gets_one_clear_error(song, kwargs, error, text):
         harmonize(song, **kwargs)
 
 
+def test_auto_takes_the_best_installed_model_for_the_style():
+    from composer.services.harmony_models import available_models
+
+    for style in ("chorale", "chords"):
+        result = harmonize(melody_song(), style=style, variations=1, seed=2)
+        assert result.model == available_models(style)[0] != "auto"
+
+
 def test_an_unavailable_model_names_the_available_ones():
     with pytest.raises(InvalidArgumentError) as caught:
         harmonize(melody_song(), model="lstm", style="chords")
