@@ -25,17 +25,20 @@ sys.path.insert(0, str(ROOT))
 # Shipped configurations: compact (the chorales are a small corpus), sized so a
 # run of about an hour on one CPU thread sees every chorale window dozens of
 # times (a 224-wide model saw each only about twice an hour and stayed below the
-# HMM).
+# HMM). The Transformers use rotary positions: with a table of learned absolute
+# positions the chorale Transformer sat at a validation loss of 1.85 for 450
+# steps while the LSTM went down to 1.1 (it must learn "the frame before" anew at
+# every position); no dropout, so attention takes PyTorch's fused kernel.
 MODEL_CONFIGS = {
     "chorale": {
         "transformer": {"n_layer": 4, "n_head": 4, "n_embd": 160, "block_size": 768,
-                        "dropout": 0.1},
+                        "dropout": 0.0, "positions": "rotary"},
         "lstm": {"n_layer": 2, "n_embd": 160, "lstm_hidden": 384, "block_size": 768,
                  "dropout": 0.1},
     },
     "chords": {
         "transformer": {"n_layer": 4, "n_head": 4, "n_embd": 160, "block_size": 640,
-                        "dropout": 0.1},
+                        "dropout": 0.0, "positions": "rotary"},
         "lstm": {"n_layer": 2, "n_embd": 160, "lstm_hidden": 384, "block_size": 640,
                  "dropout": 0.1},
     },

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 Architecture = Literal["transformer", "lstm"]
 ARCHITECTURES: tuple[str, ...] = ("transformer", "lstm")
+POSITIONS: tuple[str, ...] = ("learned", "rotary")
 
 
 def _from_dict(cls, data: dict[str, Any]):
@@ -29,6 +30,11 @@ class ModelConfig:
     n_embd: int = 256
     dropout: float = 0.1
     lstm_hidden: int = 512
+    # Transformer positions: "learned" (a table of absolute positions) or "rotary"
+    # (RoPE: queries and keys turned by their position, so attention sees offsets;
+    # learns "the frame before this one" from little data, where a table must learn
+    # it anew at every absolute position).
+    positions: str = "learned"
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -38,6 +44,11 @@ class ModelConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.arch == "transformer" and self.n_embd % self.n_head:
             raise ValueError(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
+        if self.positions not in POSITIONS:
+            raise ValueError(f"positions {self.positions!r} is not one of {', '.join(POSITIONS)}")
+        if self.arch == "transformer" and self.positions == "rotary" and \
+                (self.n_embd // self.n_head) % 2:
+            raise ValueError("rotary positions need an even head size")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout {self.dropout} is outside 0..1")
 

@@ -1,4 +1,4 @@
-"""Decoder-only Transformer (pre-norm, learned positions, tied embeddings, KV cache).
+"""Decoder-only Transformer (pre-norm, learned or rotary positions, tied embeddings, KV cache).
 
 Training calls ``forward(idx, targets)`` and gets ``(logits, loss)``.
 Generation calls ``step(idx, state)`` with a :class:`KVCache`: the prompt once
@@ -42,6 +42,21 @@ def _aten_kernels() -> Iterator[None]:
         torch.backends.mkldnn.enabled = enabled
 
 
+def rotary_tables(config: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of each position's angles (block_size, head_dim / 2) for RoPE."""
+    half = config.n_embd // config.n_head // 2
+    inv_freq = 1.0 / (10000.0 ** (torch.arange(half, dtype=torch.float32) / half))
+    angles = torch.arange(config.block_size, dtype=torch.float32)[:, None] * inv_freq[None]
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Turn each (first half, second half) pair of ``x``'s last dimension by the angles
+    whose cos and sin broadcast against it."""
+    first, second = x.chunk(2, dim=-1)
+    return torch.cat((first * cos - second * sin, second * cos + first * sin), dim=-1)
+
+
 class KVCache:
     """Keys and values of every layer, preallocated to the context length."""
 
@@ -74,12 +89,15 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(config.n_embd, config.n_embd)
         self.dropout = config.dropout
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None,
+                rotary: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, H, T, D)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, H, T, D)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, H, T, D)
+        if rotary is not None:  # (T, D/2) each: this step's positions
+            q, k = rotate(q, *rotary), rotate(k, *rotary)
         if cache is None:
             y = F.scaled_dot_product_attention(
                 q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
@@ -112,8 +130,9 @@ class Block(nn.Module):
             nn.Dropout(config.dropout),
         )
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), cache)
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None,
+                rotary: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, rotary)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -122,7 +141,11 @@ class Transformer(nn.Module):
         super().__init__()
         self.config = config
         self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
-        self.pos_emb = nn.Embedding(config.block_size, config.n_embd)
+        self.rotary = config.positions == "rotary"
+        self.pos_emb = None if self.rotary else nn.Embedding(config.block_size, config.n_embd)
+        cos, sin = rotary_tables(config)  # derived, not weights: not in the state dict
+        self.register_buffer("rotary_cos", cos, persistent=False)
+        self.register_buffer("rotary_sin", sin, persistent=False)
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd)
@@ -161,10 +184,15 @@ class Transformer(nn.Module):
                              f"{self.config.block_size}")
         if not self.training:
             return self._run_lean(idx, cache, start)
-        positions = torch.arange(start, start + T, device=idx.device)
-        x = self.drop(self.tok_emb(idx) + self.pos_emb(positions))  # (B, T, C)
+        x = self.tok_emb(idx)  # (B, T, C)
+        rotary = None
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(torch.arange(start, start + T, device=idx.device))
+        else:
+            rotary = (self.rotary_cos[start:start + T], self.rotary_sin[start:start + T])
+        x = self.drop(x)
         for block in self.blocks:
-            x = block(x, cache)
+            x = block(x, cache, rotary)
         if cache is not None:
             cache.length += T
         return self.head(self.ln_f(x))  # (B, T, V)
@@ -179,7 +207,9 @@ class Transformer(nn.Module):
         B, T = idx.shape
         C = self.config.n_embd
         tok_emb, tok_emb_t, pos_emb, layers, (lnf_w, lnf_b) = self._packed_weights()
-        x = F.embedding(idx.reshape(-1), tok_emb).view(B, T, C).add_(pos_emb[start:start + T])
+        x = F.embedding(idx.reshape(-1), tok_emb).view(B, T, C)
+        if pos_emb is not None:
+            x.add_(pos_emb[start:start + T])
         x = x.view(B * T, C)  # (B*T, C)
         with _aten_kernels() if cache is not None else contextlib.nullcontext():
             x = self._layers_lean(x, B, T, cache, start, layers)
@@ -191,11 +221,19 @@ class Transformer(nn.Module):
                      layers: tuple) -> torch.Tensor:
         C, H = self.config.n_embd, self.config.n_head
         D = C // H
+        if self.rotary:  # (T, 1, 1, D/2): broadcast over the batch's (q|k, head) rows
+            cos = self.rotary_cos[start:start + T, None, None]
+            sin = self.rotary_sin[start:start + T, None, None]
         for layer, (ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b,
                     ln2_w, ln2_b, fc_w, fc_b, out_w, out_b) in enumerate(layers):
             h = F.layer_norm(x, (C,), ln1_w, ln1_b)
             qkv = torch.addmm(qkv_b, h, qkv_w).view(B, T, 3, H, D)  # (B, T, 3, H, D)
-            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, T, D)
+            if self.rotary:  # queries and keys turned together: one set of operations
+                turned = rotate(qkv[:, :, :2], cos, sin)  # (B, T, 2, H, D)
+                q, k = turned.permute(2, 0, 3, 1, 4).unbind(0)  # 2 x (B, H, T, D)
+                v = qkv[:, :, 2].transpose(1, 2)  # (B, H, T, D)
+            else:
+                q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, T, D)
             if cache is None:
                 y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
             else:
@@ -229,7 +267,8 @@ class Transformer(nn.Module):
                                attn.qkv.bias, attn.proj.weight.t(), attn.proj.bias,
                                block.ln_2.weight, block.ln_2.bias, fc.weight.t(), fc.bias,
                                out.weight.t(), out.bias))
-            self._packed = (self.tok_emb.weight, self.tok_emb.weight.t(), self.pos_emb.weight,
+            pos_emb = None if self.pos_emb is None else self.pos_emb.weight
+            self._packed = (self.tok_emb.weight, self.tok_emb.weight.t(), pos_emb,
                             tuple(layers), (self.ln_f.weight, self.ln_f.bias))
         return self._packed
 

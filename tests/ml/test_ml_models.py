@@ -30,7 +30,8 @@ def test_config_round_trips_through_json(cls):
 
 @pytest.mark.parametrize("bad, word", [
     ({"arch": "gru"}, "gru"), ({"n_embd": 30, "n_head": 4}, "30"), ({"dropout": 1.5}, "1.5"),
-    ({"vocab_size": 0}, "vocab_size"),
+    ({"vocab_size": 0}, "vocab_size"), ({"positions": "sinusoid"}, "sinusoid"),
+    ({"positions": "rotary", "n_embd": 30, "n_head": 2}, "even head size"),
 ])
 def test_model_config_names_the_bad_value(bad, word):
     with pytest.raises(ValueError, match=word):
@@ -42,9 +43,10 @@ def test_train_config_rejects_unknown_fields():
         TrainConfig.from_dict({"lr": 0.1})
 
 
-def test_transformer_kv_cache_matches_full_forward():
+@pytest.mark.parametrize("positions", ["learned", "rotary"])
+def test_transformer_kv_cache_matches_full_forward(positions):
     torch.manual_seed(0)
-    model = build_model(config("transformer").to_dict()).eval()
+    model = build_model(config("transformer", positions=positions).to_dict()).eval()
     idx = torch.randint(0, VOCAB, (3, 20))
     full, _ = model(idx)
     state = model.new_state(3)
@@ -54,6 +56,32 @@ def test_transformer_kv_cache_matches_full_forward():
         logits, state = model.step(idx[:, t:t + 1], state)
         steps.append(logits)
     assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
+
+
+def test_rotary_lean_path_matches_the_modules():
+    torch.manual_seed(3)
+    model = build_model(config("transformer", positions="rotary").to_dict())
+    idx = torch.randint(0, VOCAB, (2, 24))
+    modules, _ = model.train()(idx)  # dropout 0: the module path, deterministic
+    lean, _ = model.eval()(idx)
+    assert torch.allclose(modules, lean, atol=1e-6)
+
+
+def test_rotary_attention_scores_depend_on_offsets_only():
+    # a query at m and a key at n score the same as at m + s and n + s: what lets a
+    # small model learn "the frame before this one" once for every position
+    from composer.ml.model import rotary_tables, rotate
+
+    cos, sin = rotary_tables(config("transformer", positions="rotary", block_size=64))
+    torch.manual_seed(4)
+    q, k = torch.randn(16), torch.randn(16)
+
+    def score(m: int, n: int) -> float:
+        return float(rotate(q, cos[m], sin[m]) @ rotate(k, cos[n], sin[n]))
+
+    for m, n, shift in ((9, 4, 30), (20, 20, 11), (5, 0, 50)):
+        assert score(m, n) == pytest.approx(score(m + shift, n + shift), abs=1e-4)
+    assert score(9, 4) != pytest.approx(score(9, 6), abs=1e-3)
 
 
 def test_lstm_step_matches_full_forward():
@@ -92,13 +120,14 @@ def test_tiny_model_overfits_one_batch(arch):
     assert loss.item() < 0.1 < first
 
 
-@pytest.mark.parametrize("arch", ["transformer", "lstm"])
-def test_checkpoint_reloads_to_identical_logits(tmp_path, arch):
+@pytest.mark.parametrize("arch, extra", [("transformer", {}), ("lstm", {}),
+                                         ("transformer", {"positions": "rotary"})])
+def test_checkpoint_reloads_to_identical_logits(tmp_path, arch, extra):
     torch.manual_seed(1)
     from composer.io.tokens import build_tokenizer
 
     tokenizer = build_tokenizer()
-    model = build_model(config(arch, vocab_size=len(tokenizer)).to_dict()).eval()
+    model = build_model(config(arch, vocab_size=len(tokenizer), **extra).to_dict()).eval()
     save_checkpoint(tmp_path / "ckpt", model, {"task": "melody"}, tokenizer)
     loaded = load_checkpoint(tmp_path / "ckpt")
     idx = torch.randint(0, len(tokenizer), (2, 10))
