@@ -47,6 +47,7 @@ def test_harmonize_to_musicxml(tune, tmp_path):
     (["--track", "0"], "tracks count from 1"),
     (["--track", "5"], "no track 5"),
 ])
+@pytest.mark.usefixtures("hmm_only_models")  # "available: hmm" whatever models/ holds
 def test_harmonize_bad_arguments_give_one_line(tune, tmp_path, capsys, args, text):
     assert main(["harmonize", str(tune), "-o", str(tmp_path / "x.mid"), *args]) == 2
     err = capsys.readouterr().err

@@ -13,6 +13,10 @@ from composer.errors import Cancelled, InputFileError, InvalidArgumentError
 from composer.services.harmonize import LiveHarmonizer, add_variation, harmonize
 from tests.harmony.builders import TUNE, line, melody_song
 
+# The HMM's own behaviour, whatever neural harmonisers models/ holds ("auto" picks
+# the best installed one, which here is the HMM).
+pytestmark = pytest.mark.usefixtures("hmm_only_models")
+
 
 def atb(result, variation=0):
     return [t.notes for t in result.variations[variation]]
