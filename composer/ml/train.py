@@ -153,7 +153,8 @@ def train(
     last_path = out_dir / "last.pt"
     if resume and last_path.exists():
         state = torch.load(last_path, map_location=ctx.device, weights_only=True)
-        if state["model_config"] == model_config.to_dict():
+        # Compared as configs: one saved before a field existed has its default.
+        if ModelConfig.from_dict(state["model_config"]) == model_config:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             step, best_loss, best_step = state["step"], state["best_loss"], state["best_step"]
