@@ -42,10 +42,12 @@ from composer.core.song import KeySignature, Note, TimeSignature
 from composer.errors import InvalidArgumentError
 from composer.io.tokens import Vocabulary
 from composer.ml.harmony_format import (
+    ALTO,
     BASS,
     HOLD,
     REST,
     SOPRANO,
+    TENOR,
     FrameGrid,
     Item,
     Slot,
@@ -69,6 +71,7 @@ log = logging.getLogger(__name__)
 OVERLAP_BARS = 4
 """Bars of already-written harmony each later chunk sees before its own."""
 TOP_P = 0.95
+SEARCH_WIDTH = 2  # altos, and tenors per alto, weighed for each frame of variation 1
 RELAXATIONS: tuple[frozenset[str], ...] = (
     frozenset(),
     frozenset({"leading_tone"}),
@@ -328,6 +331,75 @@ def _forced(items: Sequence[Item], index: int) -> list[int]:
     return run
 
 
+def search_frames(model, prompt: Sequence[int], constraint: ChoraleConstraint,
+                  width: int = SEARCH_WIDTH) -> list[int]:
+    """The constraint's tokens, a frame at a time: of the ``width`` likeliest altos,
+    for each the ``width`` likeliest tenors, and for each pair the likeliest bass,
+    the alto/tenor/bass with the highest joint probability (variation 1's decoding:
+    a greedy alto can leave no good chord below it). Frames that do not open with
+    an alto slot are decoded greedily."""
+    import torch
+
+    from composer.ml.sampling import prefill
+
+    def feed(tokens: list[list[int]], state: Any) -> tuple[np.ndarray, Any]:
+        logits, state = model.step(torch.tensor(tokens, dtype=torch.long), state)
+        return torch.log_softmax(logits[:, -1].float(), dim=-1).numpy(), state  # (rows, V)
+
+    def best(log_probs: np.ndarray, count: int) -> list[tuple[int, float]]:
+        masked = np.where(constraint.allowed(), log_probs, -np.inf)
+        order = np.argsort(-masked, kind="stable")[:count]
+        return [(int(t), float(masked[t])) for t in order if np.isfinite(masked[t])]
+
+    out: list[int] = []
+    with torch.no_grad():
+        state, logits = prefill(model, [list(prompt)])
+        log_probs = torch.log_softmax(logits.float(), dim=-1).numpy()[0]
+        while not constraint.done:
+            start = constraint.index
+            frame = constraint.items[start:start + 3]
+            if not (len(frame) == 3 and all(isinstance(i, Slot) for i in frame)
+                    and [i.voice for i in frame] == [ALTO, TENOR, BASS]):  # type: ignore[union-attr]
+                chosen = [best(log_probs, 1)[0][0]]
+            else:
+                altos = best(log_probs, width)
+                tenor_lp, state = feed([[a] for a, _ in altos], model.fork_state(
+                    state, torch.zeros(len(altos), dtype=torch.long)))
+                pairs: list[tuple[int, int, float]] = []  # (alto row, tenor, score)
+                for row, (alto, score) in enumerate(altos):
+                    constraint.index, constraint.done = start, False
+                    constraint.advance(alto)
+                    pairs += [(row, t, score + lp) for t, lp in best(tenor_lp[row], width)]
+                bass_lp, state = feed([[t] for _, t, _ in pairs], model.fork_state(
+                    state, torch.tensor([row for row, _, _ in pairs], dtype=torch.long)))
+                options = []
+                for k, (row, tenor, score) in enumerate(pairs):
+                    constraint.index, constraint.done = start, False
+                    constraint.advance(altos[row][0])
+                    constraint.advance(tenor)
+                    bass, lp = best(bass_lp[k], 1)[0]
+                    options.append((score + lp, k, [altos[row][0], tenor, bass]))
+                _, k, chosen = max(options, key=lambda o: o[0])
+                state = model.fork_state(state, torch.tensor([k], dtype=torch.long))
+                constraint.index, constraint.done = start, False
+                for token in chosen[:-1]:  # already fed: the chosen row's alto and tenor
+                    constraint.advance(token)
+                    out.append(token)
+                chosen = chosen[-1:]
+            for token in chosen:
+                constraint.advance(token)
+                out.append(token)
+            run = [] if constraint.done else constraint.forced_run()
+            for token in run:
+                constraint.advance(token)
+                out.append(token)
+            if constraint.done:
+                break
+            lp, state = feed([chosen + run], state)
+            log_probs = lp[0]
+    return out
+
+
 def _token_state(hv: HarmonyVocab, token: int) -> int | str:
     if token == hv.hold:
         return HOLD
@@ -519,9 +591,13 @@ def harmonize_chorale(model, hv: HarmonyVocab, tokenizer, soprano: Sequence[Note
                                _at(prefix_starts, chunk.end, len(prefix))] + [harm] + context
         lead = _forced(items, mid)  # the chunk opens with a bar line: part of the prompt
         constraint = ChoraleConstraint(hv, items[mid + len(lead):hi], states, sounding)
-        rows = generate(model, prompt + lead, [constraint], temperature=temperature, top_p=TOP_P,
-                        seed=_seed_of(rng), max_new_tokens=hi - mid + 1, pad=hv.vocab.pad)
-        produced += len(rows[0])
+        if temperature == 0.0 and SEARCH_WIDTH > 1:
+            produced += len(search_frames(model, prompt + lead, constraint))
+        else:
+            rows = generate(model, prompt + lead, [constraint], temperature=temperature,
+                            top_p=TOP_P, seed=_seed_of(rng), max_new_tokens=hi - mid + 1,
+                            pad=hv.vocab.pad)
+            produced += len(rows[0])
     from composer.ml.harmony_format import states_to_notes
 
     alto, tenor, bass = (states_to_notes(grid, states[v]) for v in (1, 2, 3))

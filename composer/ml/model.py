@@ -74,10 +74,17 @@ class KVCache:
         return self._layers[index]
 
     def select(self, rows: torch.Tensor) -> None:
-        """Keep only some batch rows (e.g. to fork one prompt into variations)."""
-        self.k = self.k[:, rows].contiguous()
-        self.v = self.v[:, rows].contiguous()
-        self._layers = [(self.k[i], self.v[i]) for i in range(self.k.size(0))]
+        """Keep only some batch rows, repeated or reordered (to fork one prompt into
+        variations, or candidates during a search). Only the filled positions are
+        copied: the rest is written before it is ever read."""
+        layers, _, heads, block, dim = self.k.shape
+        shape = (layers, len(rows), heads, block, dim)
+        k = torch.empty(shape, dtype=self.k.dtype, device=self.k.device)
+        v = torch.empty(shape, dtype=self.v.dtype, device=self.v.device)
+        k[:, :, :, :self.length] = self.k[:, rows, :, :self.length]
+        v[:, :, :, :self.length] = self.v[:, rows, :, :self.length]
+        self.k, self.v = k, v
+        self._layers = [(self.k[i], self.v[i]) for i in range(layers)]
 
 
 class CausalSelfAttention(nn.Module):

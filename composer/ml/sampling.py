@@ -102,7 +102,7 @@ def generate(
     block = getattr(model.config, "block_size", None) if is_transformer else None
     sequences = [list(prompt) for _ in range(rows)]
     new_tokens: list[list[int]] = [[] for _ in range(rows)]
-    state, logits = _prefill(model, [list(prompt)], use_cache)
+    state, logits = prefill(model, [list(prompt)], use_cache)
     if use_cache:
         state = model.fork_state(state, torch.zeros(rows, dtype=torch.long))
     logits = logits.expand(rows, -1)
@@ -132,14 +132,14 @@ def generate(
             if recrop is None:
                 break
             sequences = [recrop(s) for s in sequences]
-            state, logits = _prefill(model, sequences, use_cache)
+            state, logits = prefill(model, sequences, use_cache)
             continue
         if use_cache:
             fed = [[token, *run] for token, run in zip(chosen, runs, strict=True)]
             step_logits, state = model.step(torch.tensor(fed).view(rows, -1), state)  # (B, T, V)
             logits = step_logits[:, -1]
         else:
-            state, logits = _prefill(model, sequences, use_cache)
+            state, logits = prefill(model, sequences, use_cache)
     return new_tokens
 
 
@@ -154,7 +154,7 @@ def _forced_runs(constraints: Sequence[Constraint], pad: int) -> list[list[int]]
     return [r if r is not None else [pad] * len(active[0]) for r in runs]
 
 
-def _prefill(model: torch.nn.Module, sequences: list[list[int]], use_cache: bool):
+def prefill(model: torch.nn.Module, sequences: list[list[int]], use_cache: bool = True):
     """Run whole sequences (equal lengths); returns (state, last logits (B, V))."""
     idx = torch.tensor(sequences, dtype=torch.long)  # (B, T)
     if not use_cache:
