@@ -592,7 +592,7 @@ def harmonize_chorale(model, hv: HarmonyVocab, tokenizer, soprano: Sequence[Note
         lead = _forced(items, mid)  # the chunk opens with a bar line: part of the prompt
         constraint = ChoraleConstraint(hv, items[mid + len(lead):hi], states, sounding)
         if temperature == 0.0 and SEARCH_WIDTH > 1:
-            produced += len(search_frames(model, prompt + lead, constraint))
+            produced += len(search_frames(model, prompt + lead, constraint, SEARCH_WIDTH))
         else:
             rows = generate(model, prompt + lead, [constraint], temperature=temperature,
                             top_p=TOP_P, seed=_seed_of(rng), max_new_tokens=hi - mid + 1,
