@@ -23,10 +23,15 @@ def melody_models(infill: bool = False) -> list[str]:
 
 
 def harmony_models(style: str) -> list[str]:
-    """Harmony models whose files are present for ``style``, in the registry's order."""
-    from composer.services.harmony_models import available_models
+    """Harmony models whose files are present for ``style``: the one "auto" picks
+    first (the best measured), then the registry's order."""
+    from composer.services.harmony_models import available_models, best_model
 
-    return available_models(style)
+    have = available_models(style)
+    if not have:
+        return have
+    best = best_model(style)
+    return [best, *(m for m in have if m != best)]
 
 
 def harmony_styles() -> list[str]:

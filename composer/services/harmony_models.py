@@ -80,6 +80,10 @@ class ModelEntry:
     description: str
     available: Callable[[str], bool]
     load: Callable[[str], Any]
+    # Whether "auto" may pick it (the baseline always; a neural model once its card
+    # shows it beating the baseline: a model can be installed, for the live fast path
+    # or to compare, without becoming everyone's default).
+    preferred: Callable[[str], bool] = lambda style: True
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -115,12 +119,12 @@ def available_models(style: str) -> list[str]:
 
 def best_model(style: str) -> str:
     """The installed model to use when none is named ("auto"): the first of
-    :data:`MODEL_ORDER` present (only models that beat the HMM are shipped)."""
+    :data:`MODEL_ORDER` present and preferred (a neural model measured above the HMM)."""
     have = available_models(style)
     if not have:
         raise ModelError(f"no harmony model is installed for the {style} style",
                          "restore models/ from git")
-    return have[0]
+    return next((name for name in have if _REGISTRY[name].preferred(style)), have[-1])
 
 
 def resolve(name: str, style: str) -> str:
@@ -364,6 +368,12 @@ def _neural_load(style: str, arch: str) -> Any:
     return load_neural(style, arch)
 
 
+def _neural_preferred(style: str, arch: str) -> bool:
+    from composer.services.harmony_neural import neural_beats_hmm
+
+    return neural_beats_hmm(style, arch)
+
+
 def _neural_entry(arch: str) -> ModelEntry:
     what = "Transformer (KV cache)" if arch == "transformer" else "LSTM"
     return ModelEntry(
@@ -373,6 +383,7 @@ def _neural_entry(arch: str) -> ModelEntry:
                     "decoded under voice-leading constraints",
         available=lambda style: _neural_available(style, arch),
         load=lambda style: _neural_load(style, arch),
+        preferred=lambda style: _neural_preferred(style, arch),
     )
 
 

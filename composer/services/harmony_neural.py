@@ -39,6 +39,24 @@ def neural_available(style: str, arch: str) -> bool:
     return (directory / "model.pt").is_file() and (directory / "card.json").is_file()
 
 
+# The figure that ranks harmonisers for "auto", per style, and where a card keeps it.
+PRIMARY_FIGURE = {"chorale": ("test_chorales", "pc_agreement"),
+                  "chords": ("test_pop909", "chord_accuracy")}
+
+
+def neural_beats_hmm(style: str, arch: str) -> bool:
+    """Whether the model's card measured it above the HMM on the style's primary
+    figure (agreement with Bach's chords, or POP909's), both rows from one eval."""
+    import json
+
+    section, figure = PRIMARY_FIGURE[style]
+    try:
+        rows = json.loads((neural_dir(style, arch) / "card.json").read_text())["eval"][section]
+        return float(rows[arch][figure]) > float(rows["hmm"][figure])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # never measured against the HMM: not preferred to it
+
+
 class _Neural:
     def __init__(self, directory: Path) -> None:
         from composer.ml.checkpoint import load_checkpoint

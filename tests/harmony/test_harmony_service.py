@@ -250,3 +250,32 @@ def test_open_voicing_spreads_the_chord_track():
     assert max(spans("close")) < 12 <= min(spans("open"))
     with pytest.raises(InvalidArgumentError, match="voicing"):
         harmonize(melody_song(), style="chords", voicing="spread")
+
+
+def test_auto_prefers_a_neural_model_only_once_its_card_beats_the_hmm(tmp_path, monkeypatch):
+    import json
+    import shutil
+    from pathlib import Path
+
+    from composer.services.capabilities import harmony_models
+    from composer.services.harmony_models import best_model, clear_cache
+
+    models = Path(__file__).resolve().parents[2] / "models"
+    folder = tmp_path / "models"
+    shutil.copytree(models / "harmony-hmm-chorale", folder / "harmony-hmm-chorale")
+    neural = folder / "harmony-chorale-lstm"
+    neural.mkdir()
+    (neural / "model.pt").write_bytes(b"only its presence is looked at here")
+    monkeypatch.setenv("COMPOSER_MODELS_DIR", str(folder))
+    clear_cache()
+
+    def card(lstm: float | None) -> None:
+        rows = {"hmm": {"pc_agreement": 0.31}}
+        if lstm is not None:
+            rows["lstm"] = {"pc_agreement": lstm}
+        (neural / "card.json").write_text(json.dumps({"eval": {"test_chorales": rows}}))
+
+    for lstm, best in ((None, "hmm"), (0.28, "hmm"), (0.35, "lstm")):
+        card(lstm)
+        assert best_model("chorale") == best
+        assert harmony_models("chorale")[0] == best and len(harmony_models("chorale")) == 2
