@@ -290,8 +290,7 @@ class LiveHarmonizer:
 
     def __init__(self, style: str = "chorale", model: str = "auto",
                  key: KeySignature | str | None = None) -> None:
-        if model == "auto":
-            model = _best_model(style)
+        model = resolve(model, style)
         self.style, self.model = style, model
         self._session = get_model(model, style).live(_parse_key(key))
         self._active: dict[int, list[int]] = {}
@@ -321,16 +320,12 @@ class LiveHarmonizer:
             self._session.reset()
             self._active.clear()
 
-
-def _best_model(style: str) -> str:
-    """The first available model in registry order: the Transformer (KV-cache fast
-    path) when its checkpoint is present, then the LSTM, then the HMM."""
-    from composer.services.harmony_models import available_models
-
-    have = available_models(style)
-    if not have:
-        raise InvalidArgumentError(f"no harmony model is installed for the {style} style")
-    return have[0]
+    def close(self) -> None:
+        """Stop the session's look-ahead thread, if it has one (it would otherwise
+        idle on for half a minute, decoding answers nobody will ask for)."""
+        close = getattr(self._session, "close", None)
+        if close is not None:
+            close()
 
 
 def _parse_key(key: KeySignature | str | None) -> KeySignature | None:
