@@ -89,6 +89,7 @@ def test_check_refuses_a_single_melody(tune, capsys):
     assert err.count("\n") == 1 and "four" in err
 
 
+@pytest.mark.usefixtures("hmm_only_models")  # "--models lstm" names a missing model
 def test_bench_harmonize_reports_both_figures(capsys):
     assert main(["bench", "harmonize", "--json", "--repeats", "1"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -40,7 +40,9 @@ def lead_sheet() -> Song:
 
 
 @pytest.fixture
-def test_sets(tmp_path, monkeypatch):
+def test_sets(tmp_path, monkeypatch, hmm_only_models):
+    """One test chorale and one POP909 song, and only the HMMs installed (the table's
+    rows are the installed models: the shipped neural ones are not what is tested)."""
     monkeypatch.setenv("COMPOSER_CACHE_DIR", str(tmp_path))
     for name in ("music21", pop909.CORPUS_NAME):
         corpus_dir(name).mkdir(parents=True)
