@@ -373,7 +373,6 @@ def search_frames(model, prompt: Sequence[int], constraint: ChoraleConstraint,
             frame = constraint.items[start:start + 3]
             if len(frame) == 3 and all(isinstance(i, Slot) for i in frame) \
                     and [i.voice for i in frame] == [ALTO, TENOR, BASS]:  # type: ignore[union-attr]
-                before = _position(state)
                 altos = ranked(log_probs, width)
                 lane_alto = [altos[(k // width) % len(altos)] for k in range(lanes)]
                 tenor_lp, state = feed([[a] for a, _ in lane_alto], state)
@@ -390,7 +389,7 @@ def search_frames(model, prompt: Sequence[int], constraint: ChoraleConstraint,
                     bass, b_lp = ranked(bass_lp[k], 1)[0]
                     options.append((a_lp + t_lp + b_lp, k, [alto, tenor, bass]))
                 _, lane, chosen = max(options, key=lambda o: (o[0], -o[1]))
-                state = _share_lane(state, lane, before)
+                state = model.share_lane(state, lane, newest=2)  # its alto and tenor
                 rewind_to(start, *chosen[:2])
                 out += chosen[:2]
                 chosen = chosen[2:]  # the alto and tenor are in every lane now
@@ -408,23 +407,6 @@ def search_frames(model, prompt: Sequence[int], constraint: ChoraleConstraint,
             lane_lp, state = feed([chosen + run] * lanes, state)
             log_probs = lane_lp[0]
     return out
-
-
-def _position(state: Any) -> int | None:
-    """How far a Transformer's cache is filled (None for an LSTM's state)."""
-    return getattr(state, "length", None)
-
-
-def _share_lane(state: Any, lane: int, since: int | None) -> Any:
-    """Every lane takes ``lane``'s state: a KV cache's entries written since ``since``
-    (the lanes agree before it), or an LSTM's whole (small) state."""
-    if since is not None:
-        for cache in (state.k, state.v):  # (layers, lanes, heads, block, dim)
-            cache[:, :, :, since:state.length] = cache[:, lane:lane + 1, :, since:state.length]
-        return state
-    h, c = state
-    return (h[:, lane:lane + 1].expand_as(h).contiguous(),
-            c[:, lane:lane + 1].expand_as(c).contiguous())
 
 
 def _token_state(hv: HarmonyVocab, token: int) -> int | str:
@@ -618,8 +600,8 @@ def harmonize_chorale(model, hv: HarmonyVocab, tokenizer, soprano: Sequence[Note
                                _at(prefix_starts, chunk.end, len(prefix))] + [harm] + context
         lead = _forced(items, mid)  # the chunk opens with a bar line: part of the prompt
         constraint = ChoraleConstraint(hv, items[mid + len(lead):hi], states, sounding)
-        if temperature == 0.0 and SEARCH_WIDTH > 1:
-            produced += len(search_frames(model, prompt + lead, constraint, SEARCH_WIDTH))
+        if temperature == 0.0:  # variation 1: the search
+            produced += len(search_frames(model, prompt + lead, constraint))
         else:
             rows = generate(model, prompt + lead, [constraint], temperature=temperature,
                             top_p=TOP_P, seed=_seed_of(rng), max_new_tokens=hi - mid + 1,

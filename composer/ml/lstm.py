@@ -55,3 +55,11 @@ class LSTMModel(nn.Module):
     def fork_state(state: LSTMState, rows: torch.Tensor) -> LSTMState:
         h, c = state
         return h[:, rows].contiguous(), c[:, rows].contiguous()  # (layers, B, H) each
+
+    @staticmethod
+    def share_lane(state: LSTMState, lane: int, newest: int) -> LSTMState:
+        """Every batch row takes row ``lane``'s state (the whole of it is small;
+        ``newest`` is the Transformer's concern)."""
+        h, c = state
+        return (h[:, lane:lane + 1].expand_as(h).contiguous(),
+                c[:, lane:lane + 1].expand_as(c).contiguous())

@@ -35,8 +35,9 @@ from composer.paths import models_dir
 
 STYLES = ("chorale", "chords")
 MODEL_ORDER = ("transformer", "lstm", "hmm")
-AUTO = "auto"
 """How models are listed: the neural models first, the baseline last."""
+AUTO = "auto"
+"""The name that asks for the best installed model (see :func:`best_model`)."""
 
 
 @dataclass(frozen=True)

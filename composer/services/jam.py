@@ -121,12 +121,8 @@ def melody_responder(
 def live_harmonizer(style: str = "chorale", model: str = "auto", key: str | None = None):
     """The harmoniser for the live mode (the best installed model unless named)."""
     from composer.services.harmonize import LiveHarmonizer
-    from composer.services.harmony_models import resolve
 
-    name = resolve(model, style)
-    harmonizer = LiveHarmonizer(style=style, model=name, key=key)
-    harmonizer.model_name = name  # type: ignore[attr-defined]
-    return harmonizer
+    return LiveHarmonizer(style=style, model=model, key=key)
 
 
 def warm_up(engine_parts: dict[str, Any]) -> None:

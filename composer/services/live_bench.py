@@ -342,7 +342,7 @@ def run_live_bench(
             progress(0.45, "harmoniser")
             harmonizer = live_harmonizer("chorale", harmony_model)
             warm_up({"harmonizer": harmonizer})
-            report["harmonizer_model"] = harmonizer.model_name
+            report["harmonizer_model"] = harmonizer.model
             latencies, silent = measure_harmonizer(probe, harmonizer)
             report["harmonizer_ms_median"] = round(statistics.median(latencies), 3)
             report["harmonizer_ms_p99"] = round(_percentile(latencies, 0.99), 3)
@@ -443,7 +443,7 @@ def run_soak(
         try:
             harmonizer = live_harmonizer("chorale", harmony_model)
             warm_up({"harmonizer": harmonizer})
-            report["harmonizer_model"] = harmonizer.model_name
+            report["harmonizer_model"] = harmonizer.model
             engine = HarmonizerEngine(harmonizer, thru=True)
             with _jam(probe, engine) as session:
                 sent_before = probe.sent
