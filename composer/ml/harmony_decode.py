@@ -339,19 +339,17 @@ def search_frames(model, prompt: Sequence[int], constraint: ChoraleConstraint,
     a greedy alto can leave no good chord below it). Frames that do not open with
     an alto slot are decoded greedily.
 
-    The network runs ``width``² lanes side by side, one per alto/tenor pair; after
-    each frame the chosen lane's new state is copied to the others, so the lanes
-    share their past without copying it (a Transformer's cache copied per candidate
-    cost more than the steps)."""
+    The candidates are fed on trial (``model.try_tokens``: the altos in one step,
+    every alto's tenors in the next), and the chosen pair is committed: one row
+    whose past is read once per step, however many candidates it weighs (a batch
+    row per candidate read the whole past once each, and cost more than the
+    arithmetic)."""
     import torch
 
     from composer.ml.sampling import prefill
 
-    lanes = width * width
-
-    def feed(tokens: list[list[int]], state: Any) -> tuple[np.ndarray, Any]:
-        logits, state = model.step(torch.tensor(tokens, dtype=torch.long), state)
-        return torch.log_softmax(logits[:, -1].float(), dim=-1).numpy(), state  # (lanes, V)
+    def log_softmax(logits: torch.Tensor) -> np.ndarray:
+        return torch.log_softmax(logits.float(), dim=-1).numpy()
 
     def ranked(log_probs: np.ndarray, count: int) -> list[tuple[int, float]]:
         masked = np.where(constraint.allowed(), log_probs, -np.inf)
@@ -366,33 +364,33 @@ def search_frames(model, prompt: Sequence[int], constraint: ChoraleConstraint,
     out: list[int] = []
     with torch.no_grad():
         state, logits = prefill(model, [list(prompt)])
-        state = model.fork_state(state, torch.zeros(lanes, dtype=torch.long))
-        log_probs = torch.log_softmax(logits[0].float(), dim=-1).numpy()
+        log_probs = log_softmax(logits[0])
         while not constraint.done:
             start = constraint.index
             frame = constraint.items[start:start + 3]
             if len(frame) == 3 and all(isinstance(i, Slot) for i in frame) \
                     and [i.voice for i in frame] == [ALTO, TENOR, BASS]:  # type: ignore[union-attr]
                 altos = ranked(log_probs, width)
-                lane_alto = [altos[(k // width) % len(altos)] for k in range(lanes)]
-                tenor_lp, state = feed([[a] for a, _ in lane_alto], state)
-                lane_tenor = []
-                for k, (alto, _) in enumerate(lane_alto):
+                logits, state = model.try_tokens(state, [a for a, _ in altos], [None] * len(altos))
+                tenor_lp = log_softmax(logits)
+                pairs = []  # (alto trial, alto, its log-prob, tenor, its log-prob)
+                for trial, (alto, a_lp) in enumerate(altos):
                     rewind_to(start, alto)
-                    tenors = ranked(tenor_lp[k], width)
-                    lane_tenor.append(tenors[k % width % len(tenors)])
-                bass_lp, state = feed([[t] for t, _ in lane_tenor], state)
+                    pairs += [(trial, alto, a_lp, tenor, t_lp)
+                              for tenor, t_lp in ranked(tenor_lp[trial], width)]
+                logits, state = model.try_tokens(state, [p[3] for p in pairs],
+                                                 [p[0] for p in pairs])
+                bass_lp = log_softmax(logits)
                 options = []
-                for k, ((alto, a_lp), (tenor, t_lp)) in enumerate(zip(lane_alto, lane_tenor,
-                                                                      strict=True)):
+                for k, (_, alto, a_lp, tenor, t_lp) in enumerate(pairs):
                     rewind_to(start, alto, tenor)
                     bass, b_lp = ranked(bass_lp[k], 1)[0]
                     options.append((a_lp + t_lp + b_lp, k, [alto, tenor, bass]))
-                _, lane, chosen = max(options, key=lambda o: (o[0], -o[1]))
-                state = model.share_lane(state, lane, newest=2)  # its alto and tenor
+                _, k, chosen = max(options, key=lambda o: (o[0], -o[1]))
+                state = model.commit_trial(state, len(altos) + k)  # its tenor, and its alto
                 rewind_to(start, *chosen[:2])
                 out += chosen[:2]
-                chosen = chosen[2:]  # the alto and tenor are in every lane now
+                chosen = chosen[2:]  # the alto and tenor are committed already
             else:
                 chosen = [ranked(log_probs, 1)[0][0]]
             for token in chosen:
@@ -404,8 +402,8 @@ def search_frames(model, prompt: Sequence[int], constraint: ChoraleConstraint,
                 out.append(token)
             if constraint.done:
                 break
-            lane_lp, state = feed([chosen + run] * lanes, state)
-            log_probs = lane_lp[0]
+            logits, state = model.step(torch.tensor([chosen + run], dtype=torch.long), state)
+            log_probs = log_softmax(logits[0, -1])
     return out
 
 

@@ -6,6 +6,9 @@ state is the recurrent (h, c) pair instead of a key/value cache.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -56,10 +59,28 @@ class LSTMModel(nn.Module):
         h, c = state
         return h[:, rows].contiguous(), c[:, rows].contiguous()  # (layers, B, H) each
 
+    @torch.no_grad()
+    def try_tokens(self, state: LSTMState | LSTMTrials, tokens: Sequence[int],
+                   parents: Sequence[int | None]) -> tuple[torch.Tensor, LSTMTrials]:
+        """The Transformer's ``try_tokens`` for the LSTM: each trial token runs from its
+        parent's state (one batch row each) and its own state is kept for its children."""
+        trials = state if isinstance(state, LSTMTrials) else LSTMTrials(state, [])
+        starts = [trials.base if parent is None else trials.states[parent] for parent in parents]
+        h = torch.cat([start[0] for start in starts], dim=1)  # (layers, T, H)
+        c = torch.cat([start[1] for start in starts], dim=1)
+        logits, (h, c) = self._run(torch.tensor(list(tokens), dtype=torch.long)[:, None], (h, c))
+        trials.states += [(h[:, row:row + 1], c[:, row:row + 1]) for row in range(len(tokens))]
+        return logits[:, -1], trials
+
     @staticmethod
-    def share_lane(state: LSTMState, lane: int, newest: int) -> LSTMState:
-        """Every batch row takes row ``lane``'s state (the whole of it is small;
-        ``newest`` is the Transformer's concern)."""
-        h, c = state
-        return (h[:, lane:lane + 1].expand_as(h).contiguous(),
-                c[:, lane:lane + 1].expand_as(c).contiguous())
+    def commit_trial(state: LSTMTrials, trial: int) -> LSTMState:
+        """The state after trial token ``trial`` (and its ancestors) becomes the state."""
+        return state.states[trial]
+
+
+@dataclass
+class LSTMTrials:
+    """The state before the trial tokens, and the state after each of them."""
+
+    base: LSTMState
+    states: list[LSTMState]

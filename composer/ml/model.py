@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -67,6 +67,9 @@ class KVCache:
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
         self.length = 0
+        # Tokens fed on trial past ``length`` (see ``Transformer.try_tokens``): each
+        # one's (parent trial or None for the committed end, depth past ``length``).
+        self.trials: list[tuple[int | None, int]] = []
         self._layers = [(self.k[i], self.v[i]) for i in range(config.n_layer)]
 
     def layer(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,7 +90,24 @@ class KVCache:
             k[:, i].narrow(2, 0, n).copy_(self.k[:, row].narrow(2, 0, n))
             v[:, i].narrow(2, 0, n).copy_(self.v[:, row].narrow(2, 0, n))
         self.k, self.v = k, v
+        self.trials = []
         self._layers = [(self.k[i], self.v[i]) for i in range(layers)]
+
+    def keep_trial(self, trial: int) -> None:
+        """Commit a trial token and its ancestors: their keys and values move to the
+        slots after ``length`` (a path's slots only grow, so moving them in order never
+        overwrites one still to move), and the other trials are dropped."""
+        path = []
+        node: int | None = trial
+        while node is not None:
+            path.append(node)
+            node = self.trials[node][0]
+        for depth, slot in enumerate(reversed(path)):
+            if slot != depth:
+                for cache in (self.k, self.v):  # (layers, B, heads, block, dim)
+                    cache[:, :, :, self.length + depth] = cache[:, :, :, self.length + slot]
+        self.length += len(path)
+        self.trials = []
 
 
 class CausalSelfAttention(nn.Module):
@@ -207,33 +227,40 @@ class Transformer(nn.Module):
             cache.length += T
         return self.head(self.ln_f(x))  # (B, T, V)
 
-    def _run_lean(self, idx: torch.Tensor, cache: KVCache | None, start: int) -> torch.Tensor:
+    def _run_lean(self, idx: torch.Tensor, cache: KVCache | None, start: int,
+                  trial: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """``_run`` without dropout or module calls: the operations of ``Block`` and
         ``CausalSelfAttention`` spelled out, in the same order and with the same kernels
         (``F.linear`` on a contiguous input is ``addmm(bias, x, weight.t())`` on rows),
         on the packed weights; steps with a cache take PyTorch's GELU (``_aten_kernels``).
         Each call here is a dispatch that costs about as much as a small layer's
-        arithmetic, so rows stay 2-D and views are made once."""
+        arithmetic, so rows stay 2-D and views are made once.
+
+        ``trial`` (positions (T,), attention mask (T, start + T)) feeds tokens on trial
+        (``try_tokens``): written to the cache from slot ``start`` without committing."""
         B, T = idx.shape
         C = self.config.n_embd
         tok_emb, tok_emb_t, pos_emb, layers, (lnf_w, lnf_b) = self._packed_weights()
         x = F.embedding(idx.reshape(-1), tok_emb).view(B, T, C)
         if pos_emb is not None:
-            x.add_(pos_emb[start:start + T])
+            x.add_(pos_emb[start:start + T] if trial is None else pos_emb[trial[0]])
         x = x.view(B * T, C)  # (B*T, C)
         with _aten_kernels() if cache is not None else contextlib.nullcontext():
-            x = self._layers_lean(x, B, T, cache, start, layers)
-        if cache is not None:
+            x = self._layers_lean(x, B, T, cache, start, layers, trial)
+        if cache is not None and trial is None:
             cache.length += T
+            cache.trials = []  # this step wrote over their slots
         return torch.mm(F.layer_norm(x, (C,), lnf_w, lnf_b), tok_emb_t).view(B, T, -1)  # (B, T, V)
 
     def _layers_lean(self, x: torch.Tensor, B: int, T: int, cache: KVCache | None, start: int,
-                     layers: tuple) -> torch.Tensor:
+                     layers: tuple, trial: tuple[torch.Tensor, torch.Tensor] | None = None
+                     ) -> torch.Tensor:
         C, H = self.config.n_embd, self.config.n_head
         D = C // H
         if self.rotary:  # (T, 1, 1, D/2): broadcast over the batch's (q|k, head) rows
-            cos = self.rotary_cos[start:start + T, None, None]
-            sin = self.rotary_sin[start:start + T, None, None]
+            at = slice(start, start + T) if trial is None else trial[0]
+            cos = self.rotary_cos[at, None, None]
+            sin = self.rotary_sin[at, None, None]
         for layer, (ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b,
                     ln2_w, ln2_b, fc_w, fc_b, out_w, out_b) in enumerate(layers):
             h = F.layer_norm(x, (C,), ln1_w, ln1_b)
@@ -251,7 +278,9 @@ class Transformer(nn.Module):
                 cache_k.narrow(2, start, T).copy_(k)
                 cache_v.narrow(2, start, T).copy_(v)
                 keys, values = cache_k.narrow(2, 0, start + T), cache_v.narrow(2, 0, start + T)
-                if T == 1:
+                if trial is not None:
+                    y = F.scaled_dot_product_attention(q, keys, values, attn_mask=trial[1])
+                elif T == 1:
                     y = F.scaled_dot_product_attention(q, keys, values)  # (B, H, S, D) keys
                 else:
                     allowed = torch.ones(T, start + T, dtype=torch.bool,
@@ -300,11 +329,40 @@ class Transformer(nn.Module):
         state.select(rows)
         return state
 
+    @torch.no_grad()
+    def try_tokens(self, state: KVCache, tokens: Sequence[int],
+                   parents: Sequence[int | None]) -> tuple[torch.Tensor, KVCache]:
+        """Logits (T, V) after each of ``tokens`` fed on trial, in one step of one row:
+        token i follows trial ``parents[i]`` (an index among the trials since the last
+        commit) or, for None, the committed sequence. It attends to the committed
+        sequence, its ancestors and itself, at the position it would have there. A
+        search weighs several continuations this way while their shared past is read
+        once (one batch row per candidate read the whole cache once each).
+        ``commit_trial`` keeps one; ``step`` drops them all."""
+        if self.training:
+            raise RuntimeError("try_tokens is for generation (call eval() first)")
+        first, length = len(state.trials), state.length
+        for parent in parents:
+            state.trials.append((parent, 0 if parent is None else state.trials[parent][1] + 1))
+        T = len(tokens)
+        end = length + len(state.trials)
+        if end > self.config.block_size:
+            raise ValueError(f"sequence of {end} tokens exceeds the context of "
+                             f"{self.config.block_size}")
+        sees = torch.zeros(T, end, dtype=torch.bool)
+        sees[:, :length] = True
+        for row in range(T):
+            node: int | None = first + row
+            while node is not None:
+                sees[row, length + node] = True
+                node = state.trials[node][0]
+        positions = torch.tensor([length + state.trials[first + row][1] for row in range(T)])
+        idx = torch.tensor([list(tokens)], dtype=torch.long)
+        logits = self._run_lean(idx, state, length + first, (positions, sees))
+        return logits[0], state
+
     @staticmethod
-    def share_lane(state: KVCache, lane: int, newest: int) -> KVCache:
-        """Every batch row takes row ``lane``'s ``newest`` cache entries (the rows
-        agree on everything before them)."""
-        since = state.length - newest
-        for cache in (state.k, state.v):  # (layers, B, heads, block, dim)
-            cache[:, :, :, since:state.length] = cache[:, lane:lane + 1, :, since:state.length]
+    def commit_trial(state: KVCache, trial: int) -> KVCache:
+        """The trial token ``trial`` and its ancestors join the committed sequence."""
+        state.keep_trial(trial)
         return state

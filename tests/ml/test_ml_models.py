@@ -97,6 +97,34 @@ def test_lstm_step_matches_full_forward():
     assert torch.allclose(torch.cat(pieces, dim=1), full, atol=1e-5)
 
 
+@pytest.mark.parametrize("arch, extra", [("transformer", {"positions": "learned"}),
+                                         ("transformer", {"positions": "rotary"}),
+                                         ("lstm", {})])
+def test_trial_tokens_score_as_if_fed_and_the_committed_one_stays(arch, extra):
+    # a search tries two tokens after the prompt and two after the first of them;
+    # each trial's logits are those of feeding its path, and after committing one
+    # path the model goes on as if that path alone had been fed
+    torch.manual_seed(5)
+    model = build_model(config(arch, **extra).to_dict()).eval()
+    prompt, a, b, c, d, after = [1, 7, 3, 9, 2], 11, 12, 13, 14, 15
+
+    def fed(tokens: list[int]) -> torch.Tensor:
+        logits, _ = model(torch.tensor([tokens]))
+        return logits[0, -1]
+
+    with torch.no_grad():
+        _, state = model.step(torch.tensor([prompt]), model.new_state(1))
+        first, state = model.try_tokens(state, [a, b], [None, None])
+        second, state = model.try_tokens(state, [c, d], [0, 0])
+        expected = [fed(prompt + [a]), fed(prompt + [b]), fed(prompt + [a, c]),
+                    fed(prompt + [a, d])]
+        for got, want in zip([*first, *second], expected, strict=True):
+            assert torch.allclose(got, want, atol=1e-5)
+        state = model.commit_trial(state, 3)  # prompt + a + d
+        logits, _ = model.step(torch.tensor([[after]]), state)
+        assert torch.allclose(logits[0, -1], fed(prompt + [a, d, after]), atol=1e-5)
+
+
 def test_transformer_refuses_more_than_its_context():
     model = build_model(config("transformer").to_dict())
     with pytest.raises(ValueError, match="context"):
