@@ -72,6 +72,10 @@ OVERLAP_BARS = 4
 """Bars of already-written harmony each later chunk sees before its own."""
 TOP_P = 0.95
 SEARCH_WIDTH = 2  # altos, and tenors per alto, weighed for each frame of variation 1
+# Context the search needs past a chunk's own tokens: at a frame it holds every
+# alto and tenor candidate on trial (width + width², see ``search_frames``) where
+# the setting itself takes three tokens.
+SEARCH_ROOM = SEARCH_WIDTH + SEARCH_WIDTH ** 2 - 3
 RELAXATIONS: tuple[frozenset[str], ...] = (
     frozenset(),
     frozenset({"leading_tone"}),
@@ -584,8 +588,9 @@ def harmonize_chorale(model, hv: HarmonyVocab, tokenizer, soprano: Sequence[Note
     sounding: list[list[int | None]] = [sounding_pitches(soprano_states)] + \
         [[None] * n for _ in range(3)]
     head = hv.head(key, "Full")
+    room = SEARCH_ROOM if temperature == 0.0 else 0
     chunks = plan_chunks(prefix_starts, len(prefix), frame_starts, [1] * len(items), len(head),
-                         model.config.block_size)
+                         model.config.block_size - room)
     harm = hv.vocab.special("Harm")
     produced = 0
     for chunk in chunks:

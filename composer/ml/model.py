@@ -341,14 +341,13 @@ class Transformer(nn.Module):
         ``commit_trial`` keeps one; ``step`` drops them all."""
         if self.training:
             raise RuntimeError("try_tokens is for generation (call eval() first)")
-        first, length = len(state.trials), state.length
-        for parent in parents:
-            state.trials.append((parent, 0 if parent is None else state.trials[parent][1] + 1))
-        T = len(tokens)
-        end = length + len(state.trials)
+        first, length, T = len(state.trials), state.length, len(tokens)
+        end = length + first + T
         if end > self.config.block_size:
             raise ValueError(f"sequence of {end} tokens exceeds the context of "
                              f"{self.config.block_size}")
+        for parent in parents:
+            state.trials.append((parent, 0 if parent is None else state.trials[parent][1] + 1))
         sees = torch.zeros(T, end, dtype=torch.bool)
         sees[:, :length] = True
         for row in range(T):

@@ -193,3 +193,18 @@ def test_a_note_that_comes_first_makes_answers_decoded_ahead_stale():
     answers = session.decode_ahead(plan, lambda: False)
     session.note_on(72)  # before the answers were offered
     assert not session.offer(plan, answers)
+
+
+def test_the_search_fits_every_chunk_that_fits_the_context():
+    # the search feeds six candidates on trial at a frame where the setting itself
+    # needs three tokens: a chunk that fills the context to the last token must
+    # still leave the search its room (block sizes swept so some chunk ends there)
+    tokenizer, vocab = tokenizer_and_vocab("chorale")
+    hv = HarmonyVocab(vocab)
+    song = slice_bars(demo_chorale(), 0, 5)
+    soprano = sorted(song.tracks[0].notes)
+    for block_size in range(100, 131):
+        model = random_model("chorale", "transformer", block_size=block_size)
+        setting = harmonize_chorale(model, hv, tokenizer, soprano, song.time_signatures,
+                                    C_MAJOR)
+        assert setting.alto and setting.tenor and setting.bass
