@@ -51,6 +51,11 @@ LIVE_RATE = 0.25
 """Share of training windows in the live format."""
 WHOLE_START_RATE = 0.3
 """Share of full windows that start at the piece's first bar (openings and pickups)."""
+CHORD_NOISE_RATE = 0.2
+"""Chords task, training only: share of the chords in a full window that the model is
+shown with a random root and quality, while what it must predict stays the true chord.
+About two beats in three repeat the previous chord, so a model can lower its loss
+by copying the last chord; with a noisy history it has to read the melody."""
 
 
 # ------------------------------------------------------------------- encoding
@@ -217,7 +222,8 @@ class HarmonyWindows:
     """Training batches (and fixed validation batches) for a harmony task's shard."""
 
     def __init__(self, shard: Shard, vocab: Vocabulary, block_size: int, task: str,
-                 live_rate: float = 0.0, transpose_range: tuple[int, int] = (0, 0)) -> None:
+                 live_rate: float = 0.0, transpose_range: tuple[int, int] = (0, 0),
+                 chord_noise: float = 0.0) -> None:
         if len(shard) == 0:
             raise ValueError("the token shard holds no pieces")
         self.vocab = vocab
@@ -225,6 +231,11 @@ class HarmonyWindows:
         self.task = task
         self.live_rate = live_rate
         self.transpose_range = transpose_range
+        self.chord_noise = chord_noise
+        self._roots = np.array([vocab.ids[f"ChordRoot_{r}"] for r in range(12)]) \
+            if chord_noise else np.zeros(0, dtype=np.int64)
+        self._qualities = np.array([i for name, i in vocab.ids.items()
+                                    if name.startswith("ChordQual_")], dtype=np.int64)
         self.tables = _transpose_tables(vocab)
         self.low, self.high = vocab.pitch_range
         self.pieces = [self._parse(shard, i) for i in range(len(shard))]
@@ -315,17 +326,35 @@ class HarmonyWindows:
         return (np.concatenate([head, body]).astype(np.int64),
                 np.concatenate([np.zeros(len(head), dtype=bool), targets]))
 
-    def _sequence(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def _sequence(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(tokens, targets, what the model is shown: the tokens, or a noisy copy)."""
         index = int(rng.choice(len(self.pieces), p=self.weights))
         piece = self.pieces[index]
         if self.live_rate and len(piece.live) and rng.random() < self.live_rate:
             tokens, targets = self.live_window(piece, rng)
-        else:
-            bars = len(piece.frame_bars)
-            start = 0 if rng.random() < WHOLE_START_RATE else \
-                int(rng.integers(piece.first_bar, max(piece.first_bar + 1, bars)))
-            tokens, targets = self.full_window(piece, start)
-        return self._transpose(tokens, piece, rng), targets
+            tokens = self._transpose(tokens, piece, rng)
+            return tokens, targets, tokens
+        bars = len(piece.frame_bars)
+        start = 0 if rng.random() < WHOLE_START_RATE else \
+            int(rng.integers(piece.first_bar, max(piece.first_bar + 1, bars)))
+        tokens, targets = self.full_window(piece, start)
+        tokens = self._transpose(tokens, piece, rng)
+        if not self.chord_noise:
+            return tokens, targets, tokens
+        return (tokens, *self._noisy_chords(tokens, targets, rng))
+
+    def _noisy_chords(self, tokens: np.ndarray, targets: np.ndarray, rng: np.random.Generator
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """Targets and shown tokens with ``chord_noise`` of the chords replaced by a random
+        root and quality. A replaced chord's root is still learnt (from the clean history
+        before it); its quality and bass are not (they would follow a wrong root)."""
+        roots = np.flatnonzero(np.isin(tokens, self._roots))
+        roots = roots[(roots + 2 < len(tokens)) & (rng.random(len(roots)) < self.chord_noise)]
+        shown, targets = tokens.copy(), targets.copy()
+        shown[roots] = rng.choice(self._roots, len(roots))
+        shown[roots + 1] = rng.choice(self._qualities, len(roots))
+        targets[roots + 1] = targets[roots + 2] = False
+        return targets, shown
 
     def _transpose(self, tokens: np.ndarray, piece: _Piece, rng: np.random.Generator
                    ) -> np.ndarray:
@@ -339,22 +368,23 @@ class HarmonyWindows:
         """Rows packed end to end with whole windows; the last one of a row is cut."""
         rows = []
         for _ in range(batch_size):
-            parts, masks, length = [], [], 0
+            parts: list[list[np.ndarray]] = [[], [], []]  # tokens, targets, shown
+            length = 0
             while length < self.block_size + 1:
-                tokens, targets = self._sequence(rng)
-                parts.append(tokens)
-                masks.append(targets)
-                length += len(tokens)
-            rows.append((np.concatenate(parts)[:self.block_size + 1],
-                         np.concatenate(masks)[:self.block_size + 1]))
+                for part, array in zip(parts, self._sequence(rng), strict=True):
+                    part.append(array)
+                length += len(parts[0][-1])
+            tokens, targets, shown = (np.concatenate(p)[:self.block_size + 1] for p in parts)
+            rows.append((tokens, targets, shown))
         return collate_targets(rows, self.vocab.pad, self.block_size)
 
     def validation_batches(self, batch_size: int, limit: int | None = None) -> Iterator:
         """Fixed batches: every piece's opening full window, untransposed."""
         count = len(self.pieces) if limit is None else min(limit * batch_size, len(self.pieces))
         for start in range(0, count, batch_size):
-            rows = [self.full_window(self.pieces[i], 0)
-                    for i in range(start, min(start + batch_size, count))]
+            rows = [(*window, window[0]) for window in
+                    (self.full_window(self.pieces[i], 0)
+                     for i in range(start, min(start + batch_size, count)))]
             yield collate_targets(rows, self.vocab.pad, self.block_size)
 
 
@@ -362,17 +392,19 @@ def _at(starts: Sequence[int], bar: int, length: int) -> int:
     return starts[bar] if bar < len(starts) else length
 
 
-def collate_targets(rows: Sequence[tuple[np.ndarray, np.ndarray]], pad: int, block_size: int):
-    """(x, y) tensors (B, T); y is the next token where it is a target, else IGNORE."""
+def collate_targets(rows: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], pad: int,
+                    block_size: int):
+    """(x, y) tensors (B, T) from rows of (tokens, targets, shown): x is what the model is
+    shown, y the next token where it is a target, else IGNORE."""
     import torch
 
-    length = min(max(len(tokens) for tokens, _ in rows) - 1, block_size)
+    length = min(max(len(tokens) for tokens, _, _ in rows) - 1, block_size)
     x = np.full((len(rows), length), pad, dtype=np.int64)
     y = np.full((len(rows), length), IGNORE, dtype=np.int64)
-    for i, (tokens, targets) in enumerate(rows):
+    for i, (tokens, targets, shown) in enumerate(rows):
         tokens, targets = tokens[:length + 1], targets[:length + 1]
         n = len(tokens) - 1
-        x[i, :n] = tokens[:-1]
+        x[i, :n] = shown[:n]
         y[i, :n] = np.where(targets[1:], tokens[1:], IGNORE)
     return torch.from_numpy(x), torch.from_numpy(y)
 
@@ -395,7 +427,8 @@ def _dataset(task: str):
     def make(shard, vocab, block_size, train_config, training: bool) -> HarmonyWindows:
         if training:
             return HarmonyWindows(shard, vocab, block_size, task, LIVE_RATE,
-                                  train_config.transpose_range)
+                                  train_config.transpose_range,
+                                  CHORD_NOISE_RATE if task == "chords" else 0.0)
         return HarmonyWindows(shard, vocab, block_size, task)
     return make
 

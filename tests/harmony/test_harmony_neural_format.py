@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from composer.core.song import Note, TimeSignature
 from composer.io.tokens import PITCH, tokenizer_from_json, tokenizer_to_json
@@ -115,3 +116,30 @@ def test_training_windows_target_only_the_harmony(task):
         assert all(names[t].startswith("Chord") for t in targets)
     (vx, vy), = list(windows.validation_batches(4))
     assert vx[0, 0] == vocab.bos and vx[0, 2 if task == "chorale" else 3] == vocab.special("Full")
+
+
+def test_chord_noise_shows_wrong_chords_but_trains_on_the_true_ones():
+    from composer.ml.harmony_tasks import collate_targets
+
+    shard, vocab = shard_of("chords", [lead_sheet()])
+    clean = HarmonyWindows(shard, vocab, 128, "chords")
+    noisy = HarmonyWindows(shard, vocab, 128, "chords", chord_noise=0.5)
+    names = [k for k, _ in sorted(vocab.ids.items(), key=lambda kv: kv[1])]
+    replaced = 0
+    for seed in range(8):  # the same window, drawn alike until the noise
+        tokens, targets, shown = clean._sequence(np.random.default_rng(seed))
+        assert shown is tokens
+        noisy_tokens, noisy_targets, noisy_shown = noisy._sequence(np.random.default_rng(seed))
+        assert np.array_equal(noisy_tokens, tokens)  # what is learnt is the true chords
+        for i in np.flatnonzero(noisy_shown != tokens):  # only roots and qualities differ
+            assert names[tokens[i]].split("_")[0] in ("ChordRoot", "ChordQual")
+            if names[tokens[i]].startswith("ChordRoot"):
+                replaced += 1  # its root is still learnt, what follows a wrong root not
+                assert noisy_targets[i] and not noisy_targets[i + 1] and not noisy_targets[i + 2]
+        x, y = collate_targets([(noisy_tokens, noisy_targets, noisy_shown)], vocab.pad, 128)
+        n = min(len(tokens) - 1, 128)
+        assert np.array_equal(x[0, :n].numpy(), noisy_shown[:n])
+    assert replaced
+    (vx, vy), = list(noisy.validation_batches(8))
+    (cx, cy), = list(clean.validation_batches(8))
+    assert torch.equal(vx, cx) and torch.equal(vy, cy)  # validation stays clean
