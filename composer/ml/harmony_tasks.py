@@ -492,7 +492,10 @@ def _chords() -> TaskSpec:
             "beat> <chord>', a chord being 'ChordRoot_r ChordQual_q ChordBass_i' (root pitch "
             "class, one of 15 qualities, bass in semitones above the root) or 'ChordNone'; a "
             "style token after the key says POP909 (StylePop, used when harmonising) or chorale.",
-            "targets": "only chord tokens are trained on (the melody is always given)",
+            "targets": "only chord tokens are trained on (the melody is always given); "
+                       "training windows show a fifth of the earlier chords with a random root "
+                       "and quality while the targets stay true (CHORD_NOISE_RATE), so copying "
+                       "the last chord does not pay",
             "data": "POP909 train split (heldout.json 'pop909') with its own chord annotations, "
                     "plus the Bach chorales' train split; keys estimated from the melody "
                     "(Krumhansl), as for any user's melody; every key by transposition",
