@@ -232,10 +232,10 @@ class HarmonyWindows:
         self.live_rate = live_rate
         self.transpose_range = transpose_range
         self.chord_noise = chord_noise
-        self._roots = np.array([vocab.ids[f"ChordRoot_{r}"] for r in range(12)]) \
-            if chord_noise else np.zeros(0, dtype=np.int64)
-        self._qualities = np.array([i for name, i in vocab.ids.items()
-                                    if name.startswith("ChordQual_")], dtype=np.int64)
+        self._roots, self._qualities = (
+            np.array([i for name, i in vocab.ids.items() if name.startswith(kind)],
+                     dtype=np.int64)
+            for kind in ("ChordRoot_", "ChordQual_"))  # none in the chorale vocabulary
         self.tables = _transpose_tables(vocab)
         self.low, self.high = vocab.pitch_range
         self.pieces = [self._parse(shard, i) for i in range(len(shard))]
