@@ -93,16 +93,21 @@ class KVCache:
         self.trials = []
         self._layers = [(self.k[i], self.v[i]) for i in range(layers)]
 
-    def keep_trial(self, trial: int) -> None:
-        """Commit a trial token and its ancestors: their keys and values move to the
-        slots after ``length`` (a path's slots only grow, so moving them in order never
-        overwrites one still to move), and the other trials are dropped."""
+    def trial_path(self, trial: int) -> list[int]:
+        """The trials from the committed end to ``trial``: its ancestors, then itself."""
         path = []
         node: int | None = trial
         while node is not None:
             path.append(node)
             node = self.trials[node][0]
-        for depth, slot in enumerate(reversed(path)):
+        return path[::-1]
+
+    def keep_trial(self, trial: int) -> None:
+        """Commit a trial token and its ancestors: their keys and values move to the
+        slots after ``length`` (a path's slots only grow, so moving them in order never
+        overwrites one still to move), and the other trials are dropped."""
+        path = self.trial_path(trial)
+        for depth, slot in enumerate(path):
             if slot != depth:
                 for cache in (self.k, self.v):  # (layers, B, heads, block, dim)
                     cache[:, :, :, self.length + depth] = cache[:, :, :, self.length + slot]
@@ -351,10 +356,7 @@ class Transformer(nn.Module):
         sees = torch.zeros(T, end, dtype=torch.bool)
         sees[:, :length] = True
         for row in range(T):
-            node: int | None = first + row
-            while node is not None:
-                sees[row, length + node] = True
-                node = state.trials[node][0]
+            sees[row, [length + node for node in state.trial_path(first + row)]] = True
         positions = torch.tensor([length + state.trials[first + row][1] for row in range(T)])
         idx = torch.tensor([list(tokens)], dtype=torch.long)
         logits = self._run_lean(idx, state, length + first, (positions, sees))
