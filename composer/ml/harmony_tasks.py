@@ -56,6 +56,11 @@ CHORD_NOISE_RATE = 0.2
 shown with a random root and quality, while what it must predict stays the true chord.
 About two beats in three repeat the previous chord, so a model can lower its loss
 by copying the last chord; with a noisy history it has to read the melody."""
+CHORD_HOLD_RATE = 0.3
+"""Chords task, training only: share of the chord changes in a full window that the model
+is shown as missed: the chord before the change is shown again until the next change,
+while the targets stay true. This is the error a model makes when it writes its own
+history (it keeps a chord the melody has left), so it learns to leave such a chord."""
 
 
 # ------------------------------------------------------------------- encoding
@@ -223,7 +228,7 @@ class HarmonyWindows:
 
     def __init__(self, shard: Shard, vocab: Vocabulary, block_size: int, task: str,
                  live_rate: float = 0.0, transpose_range: tuple[int, int] = (0, 0),
-                 chord_noise: float = 0.0) -> None:
+                 chord_noise: float = 0.0, chord_hold: float = 0.0) -> None:
         if len(shard) == 0:
             raise ValueError("the token shard holds no pieces")
         self.vocab = vocab
@@ -232,6 +237,7 @@ class HarmonyWindows:
         self.live_rate = live_rate
         self.transpose_range = transpose_range
         self.chord_noise = chord_noise
+        self.chord_hold = chord_hold
         self._roots, self._qualities = (
             np.array([i for name, i in vocab.ids.items() if name.startswith(kind)],
                      dtype=np.int64)
@@ -339,21 +345,35 @@ class HarmonyWindows:
             int(rng.integers(piece.first_bar, max(piece.first_bar + 1, bars)))
         tokens, targets = self.full_window(piece, start)
         tokens = self._transpose(tokens, piece, rng)
-        if not self.chord_noise:
+        if not self.chord_noise and not self.chord_hold:
             return tokens, targets, tokens
         return (tokens, *self._noisy_chords(tokens, targets, rng))
 
     def _noisy_chords(self, tokens: np.ndarray, targets: np.ndarray, rng: np.random.Generator
                       ) -> tuple[np.ndarray, np.ndarray]:
-        """Targets and shown tokens with ``chord_noise`` of the chords replaced by a random
-        root and quality. A replaced chord's root is still learnt (from the clean history
-        before it); its quality and bass are not (they would follow a wrong root)."""
+        """Targets and shown tokens with wrong chords in the history the model is shown:
+        ``chord_hold`` of the chord changes missed (the chord before shown on to the next
+        change) and ``chord_noise`` of the chords given a random root and quality. A wrong
+        chord's root is still learnt (from the history before it); its quality and bass
+        are not (they would follow a wrong root)."""
         roots = np.flatnonzero(np.isin(tokens, self._roots))
-        roots = roots[(roots + 2 < len(tokens)) & (rng.random(len(roots)) < self.chord_noise)]
+        roots = roots[roots + 2 < len(tokens)]
+        chords = tokens[roots[:, None] + np.arange(3)]  # (chords, root/quality/bass)
+        changes = np.ones(len(roots), dtype=bool)
+        changes[1:] = (chords[1:] != chords[:-1]).any(axis=1)
+        missed = changes & (rng.random(len(roots)) < self.chord_hold)
+        missed[0] = False  # nothing before the first chord to hold
         shown, targets = tokens.copy(), targets.copy()
-        shown[roots] = rng.choice(self._roots, len(roots))
-        shown[roots + 1] = rng.choice(self._qualities, len(roots))
-        targets[roots + 1] = targets[roots + 2] = False
+        held = np.zeros(len(roots), dtype=bool)
+        for i in range(1, len(roots)):
+            held[i] = missed[i] or (held[i - 1] and not changes[i])
+            if held[i]:  # what was shown the chord before (itself held in a chain of misses)
+                shown[roots[i]:roots[i] + 3] = shown[roots[i - 1]:roots[i - 1] + 3]
+        noisy = ~held & (rng.random(len(roots)) < self.chord_noise)
+        shown[roots[noisy]] = rng.choice(self._roots, int(noisy.sum()))
+        shown[roots[noisy] + 1] = rng.choice(self._qualities, int(noisy.sum()))
+        wrong = roots[held | noisy]
+        targets[wrong + 1] = targets[wrong + 2] = False
         return targets, shown
 
     def _transpose(self, tokens: np.ndarray, piece: _Piece, rng: np.random.Generator
@@ -428,7 +448,8 @@ def _dataset(task: str):
         if training:
             return HarmonyWindows(shard, vocab, block_size, task, LIVE_RATE,
                                   train_config.transpose_range,
-                                  CHORD_NOISE_RATE if task == "chords" else 0.0)
+                                  *((CHORD_NOISE_RATE, CHORD_HOLD_RATE) if task == "chords"
+                                    else (0.0, 0.0)))
         return HarmonyWindows(shard, vocab, block_size, task)
     return make
 
@@ -494,8 +515,10 @@ def _chords() -> TaskSpec:
             "style token after the key says POP909 (StylePop, used when harmonising) or chorale.",
             "targets": "only chord tokens are trained on (the melody is always given); "
                        "training windows show a fifth of the earlier chords with a random root "
-                       "and quality while the targets stay true (CHORD_NOISE_RATE), so copying "
-                       "the last chord does not pay",
+                       "and quality (CHORD_NOISE_RATE) and three in ten chord changes missed "
+                       "(the chord before shown on to the next change: CHORD_HOLD_RATE) while "
+                       "the targets stay true, so copying the last chord does not pay and a "
+                       "chord the melody has left is left",
             "data": "POP909 train split (heldout.json 'pop909') with its own chord annotations, "
                     "plus the Bach chorales' train split; keys estimated from the melody "
                     "(Krumhansl), as for any user's melody; every key by transposition",

@@ -143,3 +143,35 @@ def test_chord_noise_shows_wrong_chords_but_trains_on_the_true_ones():
     (vx, vy), = list(noisy.validation_batches(8))
     (cx, cy), = list(clean.validation_batches(8))
     assert torch.equal(vx, cx) and torch.equal(vy, cy)  # validation stays clean
+
+
+def test_missed_chord_changes_show_the_chord_before_until_the_next_change():
+    shard, vocab = shard_of("chords", [lead_sheet()])
+    clean = HarmonyWindows(shard, vocab, 128, "chords")
+    roots = [i for name, i in vocab.ids.items() if name.startswith("ChordRoot_")]
+    seen_held = 0
+    for rate in (1.0, 0.5):
+        holding = HarmonyWindows(shard, vocab, 128, "chords", chord_hold=rate)
+        for seed in range(8):
+            tokens, _, _ = clean._sequence(np.random.default_rng(seed))
+            held_tokens, targets, shown = holding._sequence(np.random.default_rng(seed))
+            assert np.array_equal(held_tokens, tokens)  # what is learnt is the true chords
+            at = np.flatnonzero(np.isin(tokens, roots))
+            at = at[at + 2 < len(tokens)]
+            true = [tuple(tokens[i:i + 3]) for i in at]
+            seen = [tuple(shown[i:i + 3]) for i in at]
+            assert seen[0] == true[0]
+            if rate == 1.0:  # every change missed: the first chord is shown throughout
+                assert all(s == true[0] for s in seen)
+            for k in range(1, len(at)):
+                # a shown chord is the true one or the one shown before it
+                assert seen[k] in (true[k], seen[k - 1])
+                if seen[k] != true[k]:
+                    seen_held += 1  # its root is still learnt, what follows it not
+                    assert targets[at[k]] and not targets[at[k] + 1] and not targets[at[k] + 2]
+                if true[k] == true[k - 1] and seen[k - 1] == true[k - 1]:
+                    assert seen[k] == true[k]  # a hold starts only at a change
+            outside = np.ones(len(tokens), dtype=bool)
+            outside[(at[:, None] + np.arange(3)).ravel()] = False
+            assert np.array_equal(shown[outside], tokens[outside])  # melody and grid untouched
+    assert seen_held
