@@ -80,7 +80,7 @@ CHORD_VOTES = 8
 """Variation 1 of the chord style: this many chord sequences drawn at temperature 1 in
 one batch, and at every beat the chord most of them agree on (root and triad). Per-beat
 accuracy is best served by each beat's likeliest chord, not the likeliest sequence;
-greedy decoding keeps a chord the melody has left (see docs/harmony.md)."""
+greedy decoding keeps a chord the melody has left (see docs/harmony.md). 1: greedy."""
 RELAXATIONS: tuple[frozenset[str], ...] = (
     frozenset(),
     frozenset({"leading_tone"}),
@@ -712,7 +712,7 @@ def harmonize_chords(model, hv: HarmonyVocab, tokenizer, melody: Sequence[Note],
         lead = _forced(items, mid)
         slots = items[mid + len(lead):hi]
         budget = sum(costs[mid:hi]) + 1
-        if temperature > 0.0:
+        if temperature > 0.0 or CHORD_VOTES == 1:  # a draw, or (temperature 0) greedy
             generate(model, prompt + lead, [ChordConstraint(hv, slots, silent, chords)],
                      temperature=temperature, top_p=TOP_P, seed=_seed_of(rng),
                      max_new_tokens=budget, pad=hv.vocab.pad)

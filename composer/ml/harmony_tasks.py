@@ -362,7 +362,7 @@ class HarmonyWindows:
         changes = np.ones(len(roots), dtype=bool)
         changes[1:] = (chords[1:] != chords[:-1]).any(axis=1)
         missed = changes & (rng.random(len(roots)) < self.chord_hold)
-        missed[0] = False  # nothing before the first chord to hold
+        missed[:1] = False  # nothing before the first chord to hold (if there is one)
         shown, targets = tokens.copy(), targets.copy()
         held = np.zeros(len(roots), dtype=bool)
         for i in range(1, len(roots)):

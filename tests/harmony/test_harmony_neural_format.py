@@ -175,3 +175,7 @@ def test_missed_chord_changes_show_the_chord_before_until_the_next_change():
             outside[(at[:, None] + np.arange(3)).ravel()] = False
             assert np.array_equal(shown[outside], tokens[outside])  # melody and grid untouched
     assert seen_held
+    no_chords = np.array([vocab.bos, vocab.pad, vocab.pad])  # a window of silent beats
+    targets, shown = holding._noisy_chords(no_chords, np.zeros(3, dtype=bool),
+                                           np.random.default_rng(0))
+    assert np.array_equal(shown, no_chords) and not targets.any()
