@@ -76,11 +76,6 @@ SEARCH_WIDTH = 2  # altos, and tenors per alto, weighed for each frame of variat
 # alto and tenor candidate on trial (width + width², see ``search_frames``) where
 # the setting itself takes three tokens.
 SEARCH_ROOM = SEARCH_WIDTH + SEARCH_WIDTH ** 2 - 3
-CHORD_VOTES = 8
-"""Variation 1 of the chord style: this many chord sequences drawn at temperature 1 in
-one batch, and at every beat the chord most of them agree on (root and triad). Per-beat
-accuracy is best served by each beat's likeliest chord, not the likeliest sequence;
-greedy decoding keeps a chord the melody has left (see docs/harmony.md). 1: greedy."""
 RELAXATIONS: tuple[frozenset[str], ...] = (
     frozenset(),
     frozenset({"leading_tone"}),
@@ -681,11 +676,7 @@ def harmonize_chords(model, hv: HarmonyVocab, tokenizer, melody: Sequence[Note],
                      time_signatures: Sequence[TimeSignature], beats: Sequence[Beat],
                      key: KeySignature, temperature: float = 0.0,
                      rng: np.random.Generator | None = None) -> list[ChordSymbol | None]:
-    """A chord (or None) for every beat of ``beats`` (the melody's, from the service).
-
-    ``temperature`` 0 is variation 1: per chunk, the beat-by-beat consensus of
-    ``CHORD_VOTES`` draws (the same for every seed), which later chunks see as their history.
-    """
+    """A chord (or None) for every beat of ``beats`` (the melody's, from the service)."""
     from composer.ml.sampling import generate
 
     end = max(n.end_tick for n in melody)
@@ -710,30 +701,10 @@ def harmonize_chords(model, hv: HarmonyVocab, tokenizer, melody: Sequence[Note],
         prompt = head + prefix[_at(prefix_starts, chunk.context, len(prefix)):
                                _at(prefix_starts, chunk.end, len(prefix))] + [harm] + context
         lead = _forced(items, mid)
-        slots = items[mid + len(lead):hi]
-        budget = sum(costs[mid:hi]) + 1
-        if temperature > 0.0 or CHORD_VOTES == 1:  # a draw, or (temperature 0) greedy
-            generate(model, prompt + lead, [ChordConstraint(hv, slots, silent, chords)],
-                     temperature=temperature, top_p=TOP_P, seed=_seed_of(rng),
-                     max_new_tokens=budget, pad=hv.vocab.pad)
-            continue
-        drawn = [list(chords) for _ in range(CHORD_VOTES)]
-        generate(model, prompt + lead, [ChordConstraint(hv, slots, silent, d) for d in drawn],
-                 temperature=1.0, seed=chunk.start, max_new_tokens=budget, pad=hv.vocab.pad)
-        for slot in slots:
-            if not isinstance(slot, int):
-                chords[slot.frame] = consensus([d[slot.frame] for d in drawn])
+        constraint = ChordConstraint(hv, items[mid + len(lead):hi], silent, chords)
+        generate(model, prompt + lead, [constraint], temperature=temperature, top_p=TOP_P,
+                 seed=_seed_of(rng), max_new_tokens=sum(costs[mid:hi]) + 1, pad=hv.vocab.pad)
     return chords
-
-
-def consensus(chords: Sequence[ChordSymbol | None]) -> ChordSymbol | None:
-    """The chord most of ``chords`` agree on by root and triad class (the first drawn of
-    the tied), written as the commonest full chord (quality, bass) among them."""
-    groups: dict[tuple[int, str] | None, list[ChordSymbol | None]] = {}
-    for chord in chords:
-        groups.setdefault(None if chord is None else (chord.root_pc, chord.triad), []).append(chord)
-    winners = max(groups.values(), key=len)
-    return max(winners, key=winners.count)
 
 
 # ------------------------------------------------------------------------ live

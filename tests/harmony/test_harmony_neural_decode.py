@@ -12,7 +12,6 @@ from composer.ml.harmony_decode import (
     ChordLiveSession,
     HarmonyVocab,
     candidate_faults,
-    consensus,
     harmonize_chorale,
     harmonize_chords,
     plan_chunks,
@@ -139,36 +138,6 @@ def test_random_models_name_one_well_formed_chord_per_beat(arch):
     for chord in chords:
         assert chord is not None  # the melody sounds on every beat
         assert chord.bass_pc in chord.pitch_classes
-
-
-def test_the_consensus_chord_is_the_commonest_root_and_triad_written_as_drawn_most():
-    from composer.core.chords import ChordSymbol
-
-    c, c7, c_e, g, am = (ChordSymbol(0, "maj", 0), ChordSymbol(0, "7", 0),
-                         ChordSymbol(0, "maj", 4), ChordSymbol(7, "maj", 7),
-                         ChordSymbol(9, "min", 9))
-    assert consensus([g, c7, c_e, am, c_e, g]) == c_e  # C by 3 votes to 2, C/E its commonest
-    assert consensus([g, c, am, c, g]) == g  # a tie goes to the one drawn first
-    assert consensus([None, None, c]) is None
-    assert consensus([am]) == am
-
-
-def test_variation_one_of_the_chords_is_the_same_for_every_seed():
-    tokenizer, vocab = tokenizer_and_vocab("chords")
-    song = lead_sheet(repeats=1)
-    melody = sorted(song.tracks[0].notes)
-    beats = beat_grid(song.time_signatures, melody[0].start_tick, melody[-1].end_tick)
-    model = random_model("chords", "transformer", block_size=64)  # several chunks
-
-    def chords(temperature, seed):
-        return harmonize_chords(model, HarmonyVocab(vocab), tokenizer, melody,
-                                song.time_signatures, beats, C_MAJOR, temperature,
-                                np.random.default_rng(seed))
-
-    first = chords(0.0, 1)
-    assert first == chords(0.0, 2) and len(first) == len(beats)
-    assert all(c is not None and c.bass_pc in c.pitch_classes for c in first)
-    assert any(chords(1.0, seed) != first for seed in range(3))  # the others are drawn
 
 
 def test_live_sessions_answer_each_note_and_survive_a_full_context():
