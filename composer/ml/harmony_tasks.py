@@ -446,10 +446,11 @@ def _transpose_tables(vocab: Vocabulary) -> dict[int, np.ndarray]:
 def _dataset(task: str):
     def make(shard, vocab, block_size, train_config, training: bool) -> HarmonyWindows:
         if training:
+            chords = task == "chords"
             return HarmonyWindows(shard, vocab, block_size, task, LIVE_RATE,
                                   train_config.transpose_range,
-                                  *((CHORD_NOISE_RATE, CHORD_HOLD_RATE) if task == "chords"
-                                    else (0.0, 0.0)))
+                                  chord_noise=CHORD_NOISE_RATE if chords else 0.0,
+                                  chord_hold=CHORD_HOLD_RATE if chords else 0.0)
         return HarmonyWindows(shard, vocab, block_size, task)
     return make
 
