@@ -56,7 +56,7 @@ CHORD_NOISE_RATE = 0.2
 shown with a random root and quality, while what it must predict stays the true chord.
 About two beats in three repeat the previous chord, so a model can lower its loss
 by copying the last chord; with a noisy history it has to read the melody."""
-CHORD_HOLD_RATE = 0.3
+CHORD_HOLD_RATE = 0.45
 """Chords task, training only: share of the chord changes in a full window that the model
 is shown as missed: the chord before the change is shown again until the next change,
 while the targets stay true. This is the error a model makes when it writes its own
@@ -515,11 +515,12 @@ def _chords() -> TaskSpec:
             "class, one of 15 qualities, bass in semitones above the root) or 'ChordNone'; a "
             "style token after the key says POP909 (StylePop, used when harmonising) or chorale.",
             "targets": "only chord tokens are trained on (the melody is always given); "
-                       "training windows show a fifth of the earlier chords with a random root "
-                       "and quality (CHORD_NOISE_RATE) and three in ten chord changes missed "
-                       "(the chord before shown on to the next change: CHORD_HOLD_RATE) while "
-                       "the targets stay true, so copying the last chord does not pay and a "
-                       "chord the melody has left is left",
+                       f"training windows show {CHORD_NOISE_RATE:.0%} of the earlier chords with "
+                       "a random root and quality (CHORD_NOISE_RATE) and "
+                       f"{CHORD_HOLD_RATE:.0%} of the chord changes missed (the chord before "
+                       "shown on to the next change: CHORD_HOLD_RATE) while the targets stay "
+                       "true, so copying the last chord does not pay and a chord the melody "
+                       "has left is left",
             "data": "POP909 train split (heldout.json 'pop909') with its own chord annotations, "
                     "plus the Bach chorales' train split; keys estimated from the melody "
                     "(Krumhansl), as for any user's melody; every key by transposition",

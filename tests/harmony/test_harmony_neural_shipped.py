@@ -67,3 +67,30 @@ def test_shipped_models_write_clean_voices_and_auto_follows_the_cards(test_chora
         assert row["faults_per_100"] <= rows["bach"]["faults_per_100"]
     preferred = [arch for arch in shipped if neural_beats_hmm("chorale", arch)]
     assert harmony_models.best_model("chorale") == (preferred or ["hmm"])[0]
+
+
+def test_shipped_chord_models_name_fitting_chords_and_auto_follows_the_cards():
+    """Every shipped chord model names a chord on every beat of a C-major tune, three
+    in four of them chords of C major and at least half holding the melody note of
+    their beat (a random triad holds it one time in four); "auto" takes a neural chord
+    model only where its card measured it above the HMM on the POP909 test songs."""
+    from composer.analysis.beats import beat_grid
+    from composer.analysis.chord_labels import chord_events, chords_at_beats
+    from composer.services.harmonize import harmonize
+    from composer.services.harmony_neural import neural_beats_hmm
+    from tests.harmony.builders import TUNE, melody_song
+
+    song = melody_song()
+    beats = beat_grid(song.time_signatures, 0, len(TUNE) * 480)
+    shipped = _shipped("chords")
+    for arch in shipped:
+        result = harmonize(song, style="chords", model=arch, variations=2, seed=5)
+        assert result.model == arch and len(result.variations) == 2
+        chords = chords_at_beats(chord_events(result.variations[0][0]), beats)
+        assert len(chords) == len(TUNE) and all(c is not None for c in chords)
+        diatonic = sum(set(c.pitch_classes) <= {0, 2, 4, 5, 7, 9, 11} for c in chords)
+        holds_melody = sum(pitch % 12 in c.pitch_classes
+                           for pitch, c in zip(TUNE, chords, strict=True))
+        assert diatonic >= 0.75 * len(TUNE) and holds_melody >= 0.5 * len(TUNE), (arch, chords)
+    preferred = [arch for arch in shipped if neural_beats_hmm("chords", arch)]
+    assert harmony_models.best_model("chords") == (preferred or ["hmm"])[0]

@@ -526,7 +526,8 @@ async def test_commands_follow_the_installed_models(
 
 
 async def test_harmony_models_offered_follow_the_style(project_file, isolated_state):
-    from composer.services.harmony_models import available_models
+    from composer.services.capabilities import harmony_models
+    from composer.services.harmony_models import best_model
 
     app = make_app(project_file(two_track_song()), state_dir=isolated_state)
     async with app.run_test(size=SIZE) as pilot:
@@ -534,12 +535,12 @@ async def test_harmony_models_offered_follow_the_style(project_file, isolated_st
         dialog = app.screen
         assert isinstance(dialog, FormDialog)
         model = dialog.query_one("#field-model", Select)
-        assert [v for _, v in model._options] == available_models("chorale")
-        assert model.value == available_models("chorale")[0]  # the best installed
+        assert [v for _, v in model._options] == harmony_models("chorale")
+        assert model.value == best_model("chorale")  # the best installed
         dialog.query_one("#field-style", Select).value = "chords"
         await pilot.pause()
-        assert [v for _, v in model._options] == available_models("chords")
-        assert model.value == available_models("chords")[0]  # its best, not the old choice
+        assert [v for _, v in model._options] == harmony_models("chords")
+        assert model.value == best_model("chords")  # its best, not the old choice
         assert "hmm" in [v for _, v in model._options]  # the baseline is always there
 
 
