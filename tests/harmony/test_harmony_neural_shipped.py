@@ -76,12 +76,13 @@ def test_shipped_chord_models_name_fitting_chords_and_auto_follows_the_cards():
     model only where its card measured it above the HMM on the POP909 test songs."""
     from composer.analysis.beats import beat_grid
     from composer.analysis.chord_labels import chord_events, chords_at_beats
+    from composer.core.song import PPQ
     from composer.services.harmonize import harmonize
     from composer.services.harmony_neural import neural_beats_hmm
     from tests.harmony.builders import TUNE, melody_song
 
     song = melody_song()
-    beats = beat_grid(song.time_signatures, 0, len(TUNE) * 480)
+    beats = beat_grid(song.time_signatures, 0, len(TUNE) * PPQ)  # one note per beat
     shipped = _shipped("chords")
     for arch in shipped:
         result = harmonize(song, style="chords", model=arch, variations=2, seed=5)
