@@ -51,30 +51,35 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def filter_top_p(logits: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Keep the smallest set of tokens whose probability reaches ``top_p`` (B, V)."""
+def nucleus_size(sorted_probs: np.ndarray, top_p: float) -> int:
+    """How many of the tokens (probabilities sorted high to low) top-p keeps: the
+    smallest set whose probability reaches ``top_p``, never fewer than one."""
     if top_p >= 1.0:
-        return logits
-    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-    probs = torch.softmax(sorted_logits, dim=-1)
-    remove = probs.cumsum(dim=-1) - probs >= top_p  # keeps the top token
-    sorted_logits.masked_fill_(remove, float("-inf"))
-    # ``order`` is a permutation of every column, so the scatter writes each one.
-    return torch.empty_like(logits).scatter_(-1, order, sorted_logits)
+        return len(sorted_probs)
+    before = np.cumsum(sorted_probs) - sorted_probs  # probability of the tokens above each
+    return max(1, int(np.searchsorted(before, top_p, side="left")))
 
 
-def sample_next(logits: torch.Tensor, temperature: float, top_p: float,
-                generator: torch.Generator) -> torch.Tensor:
-    """One token id per row of ``logits`` (B, V); temperature 0 means greedy."""
+def sample_row(logits: np.ndarray, allowed: np.ndarray, temperature: float, top_p: float,
+               rng: np.random.Generator) -> int:
+    """One token id from one row of ``logits`` (V,) among those ``allowed`` (V,) marks;
+    temperature 0 means greedy.
+
+    In numpy on the allowed tokens alone: a step's constraint admits a few dozen
+    tokens, and each torch operation on the whole row costs more to dispatch than
+    the arithmetic (measured: about 45 us here against 150 us for the same draw in
+    torch, per step of a model whose step takes about 1 ms)."""
+    ids = np.flatnonzero(allowed)
+    scores = logits[ids].astype(np.float64)
     if temperature <= 0:
-        return logits.argmax(dim=-1)
-    probs = torch.softmax(filter_top_p(logits / temperature, top_p), dim=-1)
-    # argmax(p / q) with q ~ Exp(1) draws index i with probability p_i: the very
-    # computation torch.multinomial(probs, 1) makes (same draws, same tokens for a
-    # seed), without its validity checks that wait on three reductions per step.
-    q = torch.empty_like(probs).exponential_(1, generator=generator)
-    q.clamp_min_(torch.finfo(q.dtype).tiny)  # a drawn 0 would make 0/0 = NaN win the argmax
-    return (probs / q).argmax(dim=-1)
+        return int(ids[int(np.argmax(scores))])
+    order = np.argsort(-scores, kind="stable")
+    probs = np.exp((scores[order] - scores[order[0]]) / temperature)
+    probs /= probs.sum()
+    cumulative = np.cumsum(probs[:nucleus_size(probs, top_p)])
+    # Inverse CDF over the nucleus: one uniform draw per row and step.
+    pick = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
+    return int(ids[order[min(pick, len(cumulative) - 1)]])
 
 
 @torch.inference_mode()
@@ -97,7 +102,7 @@ def generate(
     would outgrow a Transformer's context (keeping its conditioning tokens).
     """
     rows = len(constraints)
-    generator = torch.Generator().manual_seed(int(seed))
+    rng = np.random.default_rng(int(seed))
     is_transformer = model.config.arch == "transformer"
     block = getattr(model.config, "block_size", None) if is_transformer else None
     sequences = [list(prompt) for _ in range(rows)]
@@ -110,12 +115,9 @@ def generate(
     for _ in range(max_new_tokens):
         if all(c.done for c in constraints):
             break
-        if rows == 1:
-            masks = constraints[0].allowed()[None]  # (1, V), not done: checked above
-        else:
-            masks = np.stack([c.allowed() if not c.done else pad_only for c in constraints])
-        masked = logits.masked_fill(torch.from_numpy(~masks), float("-inf"))
-        chosen = sample_next(masked, temperature, top_p, generator).tolist()
+        scores = logits.numpy()
+        chosen = [sample_row(scores[row], c.allowed() if not c.done else pad_only,
+                             temperature, top_p, rng) for row, c in enumerate(constraints)]
         for row, token in enumerate(chosen):
             if not constraints[row].done:
                 constraints[row].advance(token)

@@ -2,9 +2,10 @@
 
 Out of training the Transformer runs its layers as plain functional operations
 on weights gathered once (cached steps with PyTorch's GELU instead of oneDNN's),
-and the sampler draws with argmax(p / Exp(1)) instead of ``torch.multinomial``;
-these tests hold both to the reference computations (the ``nn.Module`` path
-with dropout off, and ``torch.multinomial`` itself).
+and the sampler draws in numpy on the allowed tokens only; these tests hold the
+layers to the reference computation (the ``nn.Module`` path with dropout off)
+and the sampler to the distribution it must draw from (softmax of the logits
+over the temperature, cut to the top-p nucleus).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from composer.ml.checkpoint import build_model, load_checkpoint
-from composer.ml.sampling import filter_top_p, generate, sample_next
+from composer.ml.sampling import generate, nucleus_size, sample_row
 from composer.services.generate import GenerationSettings
 from tests.ml.conftest import tune
 
@@ -77,17 +79,48 @@ def test_weights_are_gathered_again_after_the_model_is_cast(shipped):
     assert logits.dtype == torch.float64
 
 
+def expected_distribution(logits: np.ndarray, allowed: np.ndarray, temperature: float,
+                          top_p: float) -> np.ndarray:
+    """Softmax of the allowed logits over the temperature, cut to the top-p nucleus."""
+    probs = np.where(allowed, np.exp(logits / temperature), 0.0)
+    probs /= probs.sum()
+    order = np.argsort(-probs, kind="stable")
+    before = np.cumsum(probs[order]) - probs[order]
+    cut = np.zeros_like(probs)
+    kept = order[(before < top_p) | (np.arange(len(order)) == 0)]
+    cut[kept] = probs[kept]
+    return cut / cut.sum()
+
+
 @pytest.mark.parametrize("temperature, top_p", [(1.0, 1.0), (0.9, 0.95), (1.3, 0.5)])
-def test_sampling_draws_the_tokens_multinomial_draws(temperature, top_p):
-    logits = torch.randn(500, 4, 60, generator=torch.Generator().manual_seed(3))
-    logits[:, :, 40:] = float("-inf")  # tokens a constraint forbids
-    ours, theirs = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
-    for row in logits:
-        drawn = sample_next(row, temperature, top_p, ours)
-        probs = torch.softmax(filter_top_p(row / temperature, top_p), dim=-1)
-        expected = torch.multinomial(probs, 1, generator=theirs).squeeze(-1)
-        assert torch.equal(drawn, expected)
-        assert bool((drawn < 40).all())
+def test_sampling_draws_from_the_cut_softmax_of_the_allowed_tokens(temperature, top_p):
+    logits = np.random.default_rng(3).normal(size=12).astype(np.float32) * 1.5
+    allowed = np.ones(12, dtype=bool)
+    allowed[[2, 7]] = False  # tokens a constraint forbids
+    expected = expected_distribution(logits.astype(np.float64), allowed, temperature, top_p)
+    rng, draws = np.random.default_rng(9), 40_000
+    counts = np.bincount([sample_row(logits, allowed, temperature, top_p, rng)
+                          for _ in range(draws)], minlength=12)
+    assert counts[~allowed].sum() == 0 and counts[expected == 0].sum() == 0
+    # Every token's count within five standard deviations of its binomial mean.
+    sigma = np.sqrt(draws * expected * (1 - expected))
+    assert np.all(np.abs(counts - draws * expected) <= 5 * sigma + 1)
+
+
+def test_greedy_sampling_takes_the_best_allowed_token():
+    logits = np.array([5.0, 1.0, 3.0, 4.0], dtype=np.float32)
+    allowed = np.array([False, True, True, True])
+    rng = np.random.default_rng(0)
+    assert sample_row(logits, allowed, 0.0, 0.9, rng) == 3
+
+
+def test_top_p_keeps_the_smallest_nucleus():
+    probs = np.array([0.5, 0.3, 0.15, 0.05])
+    assert nucleus_size(probs, 0.75) == 2
+    assert nucleus_size(probs, 0.79) == 2
+    assert nucleus_size(probs, 0.81) == 3
+    assert nucleus_size(probs, 0.1) == 1
+    assert nucleus_size(probs, 1.0) == 4
 
 
 class Free:

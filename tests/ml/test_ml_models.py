@@ -11,7 +11,7 @@ import torch
 from composer.errors import ModelError
 from composer.ml.checkpoint import build_model, load_checkpoint, save_checkpoint
 from composer.ml.config import ModelConfig, TrainConfig
-from composer.ml.sampling import filter_top_p, generate
+from composer.ml.sampling import generate
 
 VOCAB = 40
 
@@ -193,13 +193,6 @@ def test_checkpoint_from_another_format_is_refused(tmp_path):
 def test_missing_checkpoint_is_a_model_error(tmp_path):
     with pytest.raises(ModelError, match="no checkpoint"):
         load_checkpoint(tmp_path / "nowhere")
-
-
-def test_top_p_keeps_the_smallest_nucleus():
-    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
-    kept = torch.isfinite(filter_top_p(logits, 0.75))[0].tolist()
-    assert kept == [True, True, False, False]
-    assert torch.isfinite(filter_top_p(logits, 0.1))[0].tolist() == [True, False, False, False]
 
 
 class _EvenOnly:
