@@ -65,7 +65,10 @@ def test_lean_cached_steps_match_the_full_forward(shipped):
         for t in range(100, 140, 2):  # two tokens at a time, as a bar line and its meter are fed
             pieces.append(model.step(idx[:, t:t + 2], state)[0])
     assert state.length == 140
-    assert torch.allclose(torch.cat(pieces, dim=1), reference, atol=1e-5, rtol=0)
+    # Cached steps sum attention in another order: float32 rounding on logits up to
+    # about 12 reaches 1e-5 (measured 1.1e-5 on the shipped model); a wrong cache slot
+    # or position moves them by whole units.
+    assert torch.allclose(torch.cat(pieces, dim=1), reference, atol=5e-5, rtol=0)
     assert torch.backends.mkldnn.enabled  # the steps put oneDNN back as they found it
 
 
