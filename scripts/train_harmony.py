@@ -60,6 +60,12 @@ def main() -> int:
     parser.add_argument("--run-dir", default=None, help="default: runs/harmony-<task>-<arch>")
     parser.add_argument("--fresh", action="store_true", help="ignore runs/.../last.pt")
     parser.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation")
+    parser.add_argument("--init-from", default=None,
+                        help="a checkpoint folder of the same configuration to start from "
+                             "(a format that gained tokens: their rows are matched by name)")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help=f"peak rate (default {TRAIN_CONFIG['learning_rate']}; lower for a "
+                             "warm start)")
     args = parser.parse_args()
 
     import torch
@@ -72,6 +78,9 @@ def main() -> int:
     out = Path(args.out) if args.out else ROOT / "models" / name
     run_dir = Path(args.run_dir) if args.run_dir else ROOT / "runs" / name
     last = [0.0]
+    train_overrides = dict(TRAIN_CONFIG)
+    if args.learning_rate:
+        train_overrides["learning_rate"] = args.learning_rate
 
     def progress(fraction: float, message: str) -> None:
         if "val loss" in message or fraction - last[0] > 0.01:
@@ -81,8 +90,8 @@ def main() -> int:
     summary = train_task(args.task, args.arch, run_dir=run_dir, out_dir=out,
                          minutes=args.minutes,
                          model_overrides=MODEL_CONFIGS[args.task][args.arch],
-                         train_overrides=TRAIN_CONFIG, progress=progress,
-                         resume=not args.fresh)
+                         train_overrides=train_overrides, progress=progress,
+                         resume=not args.fresh, init_from=args.init_from)
     print(json.dumps(summary, indent=1), flush=True)
     if not args.no_eval and "out_dir" in summary:
         print(json.dumps(evaluate_into_card(args.task, args.arch, out), indent=1))

@@ -20,6 +20,8 @@ from typing import Any
 from composer.errors import ModelError
 
 CHECKPOINT_FORMAT = 1
+TOKEN_ROWS = ("tok_emb.weight", "head.weight")
+"""Weights with one row per token, in both architectures (tied to each other)."""
 
 
 def library_versions() -> dict[str, str]:
@@ -160,3 +162,40 @@ def load_checkpoint(directory: str | Path, device: str = "cpu") -> LoadedModel:
     model.to(device).eval()
     tokenizer = tokenizer_from_json(card["tokenizer"])
     return LoadedModel(directory.name, model, tokenizer, Vocabulary.of(tokenizer), card, directory)
+
+
+def warm_start(model, directory: str | Path, tokenizer) -> list[str]:
+    """Copy a checkpoint's weights into ``model`` before training goes on from them.
+
+    The two must be one architecture of one size; only the vocabulary may have
+    grown (a format that gained a token). Rows indexed by token (embedding and
+    output head) are matched by token name, so what was learnt of every old
+    token is kept and a new one starts from ``model``'s own initialisation.
+    Returns the names of the new tokens.
+    """
+    import torch
+
+    from composer.io.tokens import Vocabulary
+
+    loaded = load_checkpoint(directory)
+    config = model.config.to_dict()
+    theirs = loaded.model.config.to_dict()
+    if {**theirs, "vocab_size": 0} != {**config, "vocab_size": 0}:
+        raise ModelError(f"{Path(directory).name} is another architecture or size than the "
+                         "model to train", "warm-start only from the same configuration")
+    new_ids = Vocabulary.of(tokenizer).ids
+    rows = [(new_ids[name], index) for name, index in loaded.vocab.ids.items()
+            if name in new_ids]
+    new_rows = torch.tensor([r for r, _ in rows])
+    old_rows = torch.tensor([o for _, o in rows])
+    target = model.state_dict()
+    with torch.no_grad():
+        for name, tensor in loaded.model.state_dict().items():
+            if name in TOKEN_ROWS:
+                target[name][new_rows] = tensor[old_rows]
+            elif tensor.shape == target[name].shape:
+                target[name].copy_(tensor)
+            else:
+                raise ModelError(f"{name}: shape {tuple(tensor.shape)} does not fit "
+                                 f"{tuple(target[name].shape)}")
+    return sorted(set(new_ids) - set(loaded.vocab.ids))

@@ -29,10 +29,15 @@ passing tones) are the price.
 
 Chord frames: one per beat of :func:`composer.analysis.beats.beat_grid` (the
 beats the eval and the chord track use), each ``Position <the melody's
-pitches sounding in the beat, up to four> <chord>``, the chord being
-``ChordRoot_r ChordQual_q ChordBass_i`` (root pitch class, quality, bass as
-semitones above the root) or ``ChordNone``. Chord roots are absolute, so the
-transposition augmentation moves them with the notes.
+pitches sounding in the beat, up to four> Ahead <those of the next beat>
+<chord>``, the chord being ``ChordRoot_r ChordQual_q ChordBass_i`` (root
+pitch class, quality, bass as semitones above the root) or ``ChordNone``.
+Chord roots are absolute, so the transposition augmentation moves them with
+the notes. The next beat is there because a chord is chosen for where the
+melody goes as much as where it is, and an LSTM cannot look that up in the
+prefix as attention can; tokenizers made before ``Ahead`` existed (the
+shipped chord Transformer's) have frames without it, and every function here
+follows the tokenizer it is given.
 """
 
 from __future__ import annotations
@@ -76,7 +81,7 @@ CHORDS_PARAMS: dict[str, Any] = {
     "pitch_range": (24, 109),
     "special_tokens": _COMMON + ["StylePop", "StyleChorale", "ChordNone"]
     + [f"ChordRoot_{r}" for r in range(12)] + [f"ChordQual_{q}" for q in QUALITIES]
-    + [f"ChordBass_{i}" for i in range(12)],
+    + [f"ChordBass_{i}" for i in range(12)] + ["Ahead"],
 }
 
 SOPRANO, ALTO, TENOR, BASS = range(4)
@@ -342,7 +347,15 @@ def chord_frame_items(vocab: Vocabulary, bars: Sequence[BarInfo], beats: Sequenc
     items: list[Item] = []
     bar_starts: list[int] = []
     bar_token = vocab.ids["Bar_None"]
+    ahead = vocab.ids.get("Ahead_None")  # None in a tokenizer from before the look-ahead
     starts = [b.start_tick for b in beats]
+
+    def pitch_tokens(k: int) -> list[int]:
+        if k >= len(beats):
+            return []
+        tokens = (vocab.pitch_token(p) for p in beat_pitches(melody, beats[k]))
+        return [t for t in tokens if t is not None]
+
     for bar in bars:
         bar_starts.append(len(items))
         items += [bar_token, _meter_token(vocab, bar)]
@@ -350,10 +363,9 @@ def chord_frame_items(vocab: Vocabulary, bars: Sequence[BarInfo], beats: Sequenc
         hi = bisect.bisect_left(starts, bar.end_tick)
         for k in range(lo, hi):
             items.append(_position_token(vocab, bar, beats[k].start_tick))
-            for pitch in beat_pitches(melody, beats[k]):
-                token = vocab.pitch_token(pitch)
-                if token is not None:
-                    items.append(token)
+            items += pitch_tokens(k)
+            if ahead is not None:
+                items += [ahead, *pitch_tokens(k + 1)]
             items.append(Slot(k, 0))
     return items, bar_starts
 

@@ -132,11 +132,14 @@ def train(
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
     resume: bool = True,
     should_stop: Callable[[], bool] | None = None,
+    init_from: str | Path | None = None,
 ) -> TrainResult:
     """Train, evaluate and checkpoint; the best weights land in ``out_dir/best``.
 
     ``train_data`` has ``sample_batch(batch_size, rng) -> (x, y)``;
     ``valid_data`` has ``validation_batches(batch_size, limit)`` yielding (x, y).
+    ``init_from``: a checkpoint folder whose weights a run that is not resumed
+    starts from (:func:`composer.ml.checkpoint.warm_start`).
     """
     ctx = setup_distributed()
     out_dir = Path(out_dir)
@@ -165,6 +168,11 @@ def train(
             log.info("resumed from step %d", step)
         else:
             log.warning("%s was made for another model config; starting afresh", last_path)
+    if step == 0 and init_from is not None:
+        from composer.ml.checkpoint import warm_start
+
+        log.info("starting from the weights of %s (new tokens: %s)", init_from,
+                 warm_start(model, init_from, tokenizer))
 
     train_model: torch.nn.Module = model
     if ctx.active:

@@ -92,8 +92,12 @@ def train_task(task: str, arch: str, corpus: str = "music21", run_dir: str | Pat
                out_dir: str | Path | None = None, minutes: float | None = None,
                max_steps: int | None = None, model_overrides: dict[str, Any] | None = None,
                train_overrides: dict[str, Any] | None = None, progress: Progress = no_progress,
-               cancel: threading.Event | None = None, resume: bool = True) -> dict[str, Any]:
-    """Train ``arch`` on ``task``; the best checkpoint goes to ``out_dir`` (and run_dir/best)."""
+               cancel: threading.Event | None = None, resume: bool = True,
+               init_from: str | Path | None = None) -> dict[str, Any]:
+    """Train ``arch`` on ``task``; the best checkpoint goes to ``out_dir`` (and run_dir/best).
+
+    ``init_from``: a checkpoint of the same configuration to start from (its
+    token rows matched by name); the card says so."""
     import json
 
     from composer.io.tokens import Vocabulary, build_tokenizer
@@ -131,6 +135,12 @@ def train_task(task: str, arch: str, corpus: str = "music21", run_dir: str | Pat
         },
         "notes": spec.card_notes,
     }
+    if init_from is not None:
+        from composer.ml.checkpoint import load_checkpoint
+
+        started = load_checkpoint(init_from).card
+        card["warm_start"] = {"checkpoint": Path(init_from).name, "its_steps": started.get("steps"),
+                              "its_best_val_loss": started.get("best_val_loss")}
 
     def on_progress(step: int, total: int, row: dict[str, float]) -> None:
         text = f"step {step}/{total}"
@@ -142,7 +152,8 @@ def train_task(task: str, arch: str, corpus: str = "music21", run_dir: str | Pat
 
     result = train(model_config, train_config, train_data, valid_data, run_dir, tokenizer, card,
                    progress=on_progress, resume=resume,
-                   should_stop=(cancel.is_set if cancel is not None else None))
+                   should_stop=(cancel.is_set if cancel is not None else None),
+                   init_from=init_from)
     ctx = setup_distributed()
     summary = {
         "task": task, "arch": arch, "steps": result.steps, "best_val_loss": result.best_val_loss,

@@ -99,6 +99,38 @@ def test_a_lead_sheet_body_has_one_chord_per_beat():
     assert body[0] == vocab.special("StylePop")
 
 
+@pytest.mark.parametrize("ahead", [True, False])
+def test_a_chord_frame_shows_the_next_beat_where_the_tokenizer_has_ahead(ahead):
+    from composer.analysis.beats import beat_grid
+    from composer.io.tokens import Vocabulary, build_tokenizer
+    from composer.ml.harmony_format import CHORDS_PARAMS, bar_infos, chord_frame_items
+
+    params = dict(CHORDS_PARAMS)
+    if not ahead:  # a tokenizer from before the look-ahead (the shipped chord Transformer's)
+        params["special_tokens"] = [t for t in params["special_tokens"] if t != "Ahead"]
+    vocab = Vocabulary.of(build_tokenizer(params))
+    song = lead_sheet(repeats=1)
+    melody = sorted(song.tracks[0].notes)
+    beats = beat_grid(song.time_signatures, 0, melody[-1].end_tick)
+    items, _ = chord_frame_items(vocab, bar_infos(song.time_signatures, melody[-1].end_tick),
+                                 beats, melody)
+    names = {index: name for name, index in vocab.ids.items()}
+    frames: list[list[str]] = [[]]
+    for item in items:
+        if isinstance(item, int):
+            frames[-1].append(names[item])
+        else:
+            frames.append([])
+    frames = [[n for n in f if not n.startswith(("Bar", "TimeSig"))] for f in frames[:-1]]
+    assert len(frames) == len(beats) == 16
+    pitches = [f"Pitch_{n.pitch}" for n in melody]  # one note per beat
+    for k, frame in enumerate(frames):
+        expected = [frame[0], pitches[k]]
+        if ahead:
+            expected += ["Ahead_None"] + pitches[k + 1:k + 2]  # the last beat has none ahead
+        assert frame == expected
+
+
 @pytest.mark.parametrize("task", ["chorale", "chords"])
 def test_training_windows_target_only_the_harmony(task):
     shard, vocab = shard_of(task, [demo_chorale() if task == "chorale" else lead_sheet()])

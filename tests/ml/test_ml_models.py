@@ -190,6 +190,42 @@ def test_checkpoint_from_another_format_is_refused(tmp_path):
         load_checkpoint(tmp_path)
 
 
+@pytest.mark.parametrize("arch", ["transformer", "lstm"])
+def test_warm_start_keeps_every_old_token_row_and_the_rest_of_the_weights(tmp_path, arch):
+    from composer.io.tokens import MELODY_PARAMS, Vocabulary, build_tokenizer
+    from composer.ml.checkpoint import warm_start
+
+    torch.manual_seed(2)
+    old_tokenizer = build_tokenizer()
+    # A format that gained a special token: it sorts first, so every id moves.
+    grown = build_tokenizer({**MELODY_PARAMS,
+                             "special_tokens": ["Gained", *MELODY_PARAMS["special_tokens"]]})
+    old_vocab, new_vocab = Vocabulary.of(old_tokenizer), Vocabulary.of(grown)
+    assert len(new_vocab) == len(old_vocab) + 1
+    old = build_model(config(arch, vocab_size=len(old_vocab)).to_dict())
+    save_checkpoint(tmp_path / "old", old, {}, old_tokenizer)
+    new = build_model(config(arch, vocab_size=len(new_vocab)).to_dict())
+    fresh = new.tok_emb.weight[new_vocab.ids["Gained_None"]].clone()
+
+    assert warm_start(new, tmp_path / "old", grown) == ["Gained_None"]
+    old_state, new_state = old.state_dict(), new.state_dict()
+    for name, index in old_vocab.ids.items():
+        assert torch.equal(new.tok_emb.weight[new_vocab.ids[name]], old.tok_emb.weight[index])
+    assert torch.equal(new.tok_emb.weight[new_vocab.ids["Gained_None"]], fresh)
+    for name, tensor in old_state.items():
+        if tensor.shape[0] != len(old_vocab):
+            assert torch.equal(new_state[name], tensor), name
+    # The same old sequence gives the same logits for every old token.
+    idx = torch.tensor([[old_vocab.ids["BOS_None"], old_vocab.ids["Bar_None"]]])
+    moved = torch.tensor([[new_vocab.ids["BOS_None"], new_vocab.ids["Bar_None"]]])
+    order = [new_vocab.ids[name] for name, _ in sorted(old_vocab.ids.items(), key=lambda kv: kv[1])]
+    assert torch.allclose(old.eval()(idx)[0], new.eval()(moved)[0][..., order], atol=1e-5)
+
+    wider = build_model(config(arch, vocab_size=len(new_vocab), n_embd=48).to_dict())
+    with pytest.raises(ModelError, match="another architecture or size"):
+        warm_start(wider, tmp_path / "old", grown)
+
+
 def test_missing_checkpoint_is_a_model_error(tmp_path):
     with pytest.raises(ModelError, match="no checkpoint"):
         load_checkpoint(tmp_path / "nowhere")
