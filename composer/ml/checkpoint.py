@@ -101,12 +101,21 @@ def save_checkpoint(directory: str | Path, model, card: dict[str, Any], tokenize
     return directory
 
 
+def read_card(directory: str | Path) -> dict[str, Any]:
+    """A checkpoint's card alone (no weights loaded, no hash checked)."""
+    path = Path(directory) / "card.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ModelError(f"{path}: no readable model card ({err})") from err
+
+
 def update_card(directory: str | Path, **fields: Any) -> dict[str, Any]:
     """Merge fields (e.g. evaluation figures) into a checkpoint's card."""
     from composer.io.atomic import atomic_write_text
 
     path = Path(directory) / "card.json"
-    card = json.loads(path.read_text())
+    card = read_card(directory)
     for key, value in fields.items():
         if isinstance(value, dict) and isinstance(card.get(key), dict):
             card[key] = {**card[key], **value}

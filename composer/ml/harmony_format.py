@@ -349,13 +349,8 @@ def chord_frame_items(vocab: Vocabulary, bars: Sequence[BarInfo], beats: Sequenc
     bar_token = vocab.ids["Bar_None"]
     ahead = vocab.ids.get("Ahead_None")  # None in a tokenizer from before the look-ahead
     starts = [b.start_tick for b in beats]
-
-    def pitch_tokens(k: int) -> list[int]:
-        if k >= len(beats):
-            return []
-        tokens = (vocab.pitch_token(p) for p in beat_pitches(melody, beats[k]))
-        return [t for t in tokens if t is not None]
-
+    pitch_tokens = [[t for t in map(vocab.pitch_token, beat_pitches(melody, beat)) if t is not None]
+                    for beat in beats] + [[]]  # nothing ahead of the last beat
     for bar in bars:
         bar_starts.append(len(items))
         items += [bar_token, _meter_token(vocab, bar)]
@@ -363,9 +358,9 @@ def chord_frame_items(vocab: Vocabulary, bars: Sequence[BarInfo], beats: Sequenc
         hi = bisect.bisect_left(starts, bar.end_tick)
         for k in range(lo, hi):
             items.append(_position_token(vocab, bar, beats[k].start_tick))
-            items += pitch_tokens(k)
+            items += pitch_tokens[k]
             if ahead is not None:
-                items += [ahead, *pitch_tokens(k + 1)]
+                items += [ahead, *pitch_tokens[k + 1]]
             items.append(Slot(k, 0))
     return items, bar_starts
 

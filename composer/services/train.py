@@ -135,10 +135,10 @@ def train_task(task: str, arch: str, corpus: str = "music21", run_dir: str | Pat
         },
         "notes": spec.card_notes,
     }
-    if init_from is not None:
-        from composer.ml.checkpoint import load_checkpoint
+    if init_from is not None:  # the weights themselves are loaded by the loop, once
+        from composer.ml.checkpoint import read_card
 
-        started = load_checkpoint(init_from).card
+        started = read_card(init_from)
         card["warm_start"] = {"checkpoint": Path(init_from).name, "its_steps": started.get("steps"),
                               "its_best_val_loss": started.get("best_val_loss")}
 
