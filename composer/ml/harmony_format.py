@@ -30,14 +30,15 @@ passing tones) are the price.
 Chord frames: one per beat of :func:`composer.analysis.beats.beat_grid` (the
 beats the eval and the chord track use), each ``Position <the melody's
 pitches sounding in the beat, up to four> Ahead <those of the next beat>
-<chord>``, the chord being ``ChordRoot_r ChordQual_q ChordBass_i`` (root
-pitch class, quality, bass as semitones above the root) or ``ChordNone``.
-Chord roots are absolute, so the transposition augmentation moves them with
-the notes. The next beat is there because a chord is chosen for where the
+Ahead2 <those of the beat after> <chord>``, the chord being ``ChordRoot_r
+ChordQual_q ChordBass_i`` (root pitch class, quality, bass as semitones above
+the root) or ``ChordNone``. Chord roots are absolute, so the transposition
+augmentation moves them with the notes. The beats ahead are there because a chord is chosen for where the
 melody goes as much as where it is, and an LSTM cannot look that up in the
-prefix as attention can; tokenizers made before ``Ahead`` existed (the
-shipped chord Transformer's) have frames without it, and every function here
-follows the tokenizer it is given.
+prefix as attention can. A tokenizer shows as many beats ahead as it has
+look-ahead tokens (``LOOK_AHEAD``): those made before ``Ahead`` existed (the
+shipped chord Transformer's) none, those before ``Ahead2`` one; every function
+here follows the tokenizer it is given.
 """
 
 from __future__ import annotations
@@ -81,8 +82,10 @@ CHORDS_PARAMS: dict[str, Any] = {
     "pitch_range": (24, 109),
     "special_tokens": _COMMON + ["StylePop", "StyleChorale", "ChordNone"]
     + [f"ChordRoot_{r}" for r in range(12)] + [f"ChordQual_{q}" for q in QUALITIES]
-    + [f"ChordBass_{i}" for i in range(12)] + ["Ahead"],
+    + [f"ChordBass_{i}" for i in range(12)] + ["Ahead", "Ahead2"],
 }
+LOOK_AHEAD: tuple[str, ...] = ("Ahead", "Ahead2")
+"""The tokens that open the next beat's and the beat after's pitches in a chord frame."""
 
 SOPRANO, ALTO, TENOR, BASS = range(4)
 HOLD, REST = "hold", "rest"
@@ -347,10 +350,11 @@ def chord_frame_items(vocab: Vocabulary, bars: Sequence[BarInfo], beats: Sequenc
     items: list[Item] = []
     bar_starts: list[int] = []
     bar_token = vocab.ids["Bar_None"]
-    ahead = vocab.ids.get("Ahead_None")  # None in a tokenizer from before the look-ahead
+    # A tokenizer from before a look-ahead token lacks it (and every one after it).
+    ahead = [vocab.ids[f"{name}_None"] for name in LOOK_AHEAD if f"{name}_None" in vocab.ids]
     starts = [b.start_tick for b in beats]
     pitch_tokens = [[t for t in map(vocab.pitch_token, beat_pitches(melody, beat)) if t is not None]
-                    for beat in beats] + [[]]  # nothing ahead of the last beat
+                    for beat in beats] + [[]] * len(ahead)  # nothing ahead of the last beat
     for bar in bars:
         bar_starts.append(len(items))
         items += [bar_token, _meter_token(vocab, bar)]
@@ -359,8 +363,8 @@ def chord_frame_items(vocab: Vocabulary, bars: Sequence[BarInfo], beats: Sequenc
         for k in range(lo, hi):
             items.append(_position_token(vocab, bar, beats[k].start_tick))
             items += pitch_tokens[k]
-            if ahead is not None:
-                items += [ahead, *pitch_tokens[k + 1]]
+            for distance, token in enumerate(ahead, start=1):
+                items += [token, *pitch_tokens[k + distance]]
             items.append(Slot(k, 0))
     return items, bar_starts
 

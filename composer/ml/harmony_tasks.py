@@ -511,11 +511,12 @@ def _chords() -> TaskSpec:
         card_notes={
             "tokenization": _FORMAT_NOTE + " Chord frames: one per beat of the harmonic beat "
             "grid (composer/analysis/beats.py), 'Position <up to 4 melody pitches sounding in the "
-            "beat> Ahead <those of the next beat> <chord>', a chord being 'ChordRoot_r "
-            "ChordQual_q ChordBass_i' (root pitch class, one of 15 qualities, bass in semitones "
-            "above the root) or 'ChordNone'; a style token after the key says POP909 (StylePop, "
-            "used when harmonising) or chorale. (Models trained before 'Ahead' existed have "
-            "frames without the next beat; the decoder follows the model's own tokenizer.)",
+            "beat> Ahead <those of the next beat> Ahead2 <those of the beat after> <chord>', a "
+            "chord being 'ChordRoot_r ChordQual_q ChordBass_i' (root pitch class, one of 15 "
+            "qualities, bass in semitones above the root) or 'ChordNone'; a style token after "
+            "the key says POP909 (StylePop, used when harmonising) or chorale. (Models trained "
+            "before 'Ahead' or 'Ahead2' existed have frames without those beats; the decoder "
+            "follows the model's own tokenizer.)",
             "targets": "only chord tokens are trained on (the melody is always given); "
                        f"training windows show {CHORD_NOISE_RATE:.0%} of the earlier chords with "
                        "a random root and quality (CHORD_NOISE_RATE) and "

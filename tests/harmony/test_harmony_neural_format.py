@@ -99,15 +99,15 @@ def test_a_lead_sheet_body_has_one_chord_per_beat():
     assert body[0] == vocab.special("StylePop")
 
 
-@pytest.mark.parametrize("ahead", [True, False])
-def test_a_chord_frame_shows_the_next_beat_where_the_tokenizer_has_ahead(ahead):
+@pytest.mark.parametrize("ahead", [0, 1, 2])
+def test_a_chord_frame_shows_as_many_beats_ahead_as_its_tokenizer_has_look_ahead_tokens(ahead):
     from composer.analysis.beats import beat_grid
     from composer.io.tokens import Vocabulary, build_tokenizer
-    from composer.ml.harmony_format import CHORDS_PARAMS, bar_infos, chord_frame_items
+    from composer.ml.harmony_format import CHORDS_PARAMS, LOOK_AHEAD, bar_infos, chord_frame_items
 
-    params = dict(CHORDS_PARAMS)
-    if not ahead:  # a tokenizer from before the look-ahead (the shipped chord Transformer's)
-        params["special_tokens"] = [t for t in params["special_tokens"] if t != "Ahead"]
+    params = dict(CHORDS_PARAMS)  # 0 and 1: tokenizers from before Ahead / Ahead2 (shipped models')
+    params["special_tokens"] = [t for t in params["special_tokens"]
+                                if t not in LOOK_AHEAD[ahead:]]
     vocab = Vocabulary.of(build_tokenizer(params))
     song = lead_sheet(repeats=1)
     melody = sorted(song.tracks[0].notes)
@@ -126,8 +126,9 @@ def test_a_chord_frame_shows_the_next_beat_where_the_tokenizer_has_ahead(ahead):
     pitches = [f"Pitch_{n.pitch}" for n in melody]  # one note per beat
     for k, frame in enumerate(frames):
         expected = [frame[0], pitches[k]]
-        if ahead:
-            expected += ["Ahead_None"] + pitches[k + 1:k + 2]  # the last beat has none ahead
+        for distance, token in enumerate(LOOK_AHEAD[:ahead], start=1):
+            # the last beats have nothing (or less) ahead of them
+            expected += [f"{token}_None"] + pitches[k + distance:k + distance + 1]
         assert frame == expected
 
 
