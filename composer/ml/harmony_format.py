@@ -33,9 +33,9 @@ pitches sounding in the beat, up to four> Ahead <those of the next beat>
 Ahead2 <those of the beat after> <chord>``, the chord being ``ChordRoot_r
 ChordQual_q ChordBass_i`` (root pitch class, quality, bass as semitones above
 the root) or ``ChordNone``. Chord roots are absolute, so the transposition
-augmentation moves them with the notes. The beats ahead are there because a chord is chosen for where the
-melody goes as much as where it is, and an LSTM cannot look that up in the
-prefix as attention can. A tokenizer shows as many beats ahead as it has
+augmentation moves them with the notes. The beats ahead are there because a
+chord is chosen for where the melody goes as much as where it is, and an LSTM
+cannot look that up in the prefix as attention can. A tokenizer shows as many beats ahead as it has
 look-ahead tokens (``LOOK_AHEAD``): those made before ``Ahead`` existed (the
 shipped chord Transformer's) none, those before ``Ahead2`` one; every function
 here follows the tokenizer it is given.
