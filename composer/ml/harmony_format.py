@@ -35,15 +35,16 @@ ChordQual_q ChordBass_i`` (root pitch class, quality, bass as semitones above
 the root) or ``ChordNone``. Chord roots are absolute, so the transposition
 augmentation moves them with the notes. The beats ahead are there because a
 chord is chosen for where the melody goes as much as where it is, and an LSTM
-cannot look that up in the prefix as attention can. A tokenizer shows as many beats ahead as it has
-look-ahead tokens (``LOOK_AHEAD``): those made before ``Ahead`` existed (the
-shipped chord Transformer's) none, those before ``Ahead2`` one; every function
-here follows the tokenizer it is given.
+cannot look that up in the prefix as attention can. A tokenizer shows as many
+beats ahead as it has look-ahead tokens (``LOOK_AHEAD``): those made before
+``Ahead`` existed (the shipped chord Transformer's) none, those before
+``Ahead2`` one; every function here follows the tokenizer it is given.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -350,8 +351,9 @@ def chord_frame_items(vocab: Vocabulary, bars: Sequence[BarInfo], beats: Sequenc
     items: list[Item] = []
     bar_starts: list[int] = []
     bar_token = vocab.ids["Bar_None"]
-    # A tokenizer from before a look-ahead token lacks it (and every one after it).
-    ahead = [vocab.ids[f"{name}_None"] for name in LOOK_AHEAD if f"{name}_None" in vocab.ids]
+    # A tokenizer from before a look-ahead token lacks it, and every one after it.
+    names = itertools.takewhile(lambda name: name in vocab.ids, (f"{t}_None" for t in LOOK_AHEAD))
+    ahead = [vocab.ids[name] for name in names]
     starts = [b.start_tick for b in beats]
     pitch_tokens = [[t for t in map(vocab.pitch_token, beat_pitches(melody, beat)) if t is not None]
                     for beat in beats] + [[]] * len(ahead)  # nothing ahead of the last beat
