@@ -79,7 +79,7 @@ def main() -> int:
     run_dir = Path(args.run_dir) if args.run_dir else ROOT / "runs" / name
     last = [0.0]
     train_overrides = dict(TRAIN_CONFIG)
-    if args.learning_rate:
+    if args.learning_rate is not None:
         train_overrides["learning_rate"] = args.learning_rate
 
     def progress(fraction: float, message: str) -> None:

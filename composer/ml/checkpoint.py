@@ -107,7 +107,7 @@ def read_card(directory: str | Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ModelError(f"{path}: no readable model card ({err})") from err
+        raise ModelError(f"{path}: the model card is unreadable ({err})") from err
 
 
 def update_card(directory: str | Path, **fields: Any) -> dict[str, Any]:
@@ -148,10 +148,7 @@ def load_checkpoint(directory: str | Path, device: str = "cpu") -> LoadedModel:
     if not card_path.exists() or not weights_path.exists():
         raise ModelError(f"no checkpoint in {directory} (card.json and model.pt are needed)",
                          "train one with `composer train` or use a shipped model")
-    try:
-        card = json.loads(card_path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ModelError(f"{card_path}: the model card is unreadable ({err})") from err
+    card = read_card(directory)
     if card.get("format") != CHECKPOINT_FORMAT:
         raise ModelError(
             f"{directory.name}: checkpoint format {card.get('format')!r} is not the "
