@@ -92,11 +92,25 @@ def read_card(directory: Path | None = None) -> dict[str, Any]:
 
 def update_card(evaluation: dict[str, Any], directory: Path | None = None) -> None:
     """Record evaluation figures in the card (the weights and their hash stay)."""
+    _edit_card(directory, lambda card: card.__setitem__("evaluation", evaluation))
+
+
+def update_decode(decode: dict[str, Any], tuning: dict[str, Any],
+                  directory: Path | None = None) -> None:
+    """Record retuned decoder settings, and how they were chosen, in the card."""
+    def edit(card: dict[str, Any]) -> None:
+        card["decode"] = decode
+        card.setdefault("training", {})["decode_tuning"] = tuning
+
+    _edit_card(directory, edit)
+
+
+def _edit_card(directory: Path | None, edit) -> None:
     from composer.io.atomic import atomic_write_text
 
     directory = directory or default_dir()
     card = read_card(directory)
-    card["evaluation"] = evaluation
+    edit(card)
     atomic_write_text(directory / "card.json", json.dumps(card, indent=1) + "\n")
 
 

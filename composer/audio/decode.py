@@ -18,7 +18,10 @@ memory.
   still give the nearest note, once. The averaging is a moving median, so a
   frame or two on a harmonic does not cut a note; a cut made by a pitch change
   moves to an onset that follows within the averaging window, and a cut that
-  lands back on the same note is undone.
+  lands back on the same note is undone. Onsets count at the line's own key
+  (a faint one re-strikes a repeated note, unless reverb has raised the onset
+  floor to its level) and at other keys that go on to sound (a new note whose
+  attack comes while the old one still rings louder starts at its attack).
 """
 
 from __future__ import annotations
@@ -54,6 +57,10 @@ class DecodeConfig:
     retrigger_gap_s: float = 0.05
     mono_voicing_threshold: float = 0.4
     mono_onset_threshold: float = 0.4
+    mono_change_onset_threshold: float = 0.4
+    mono_change_frame_threshold: float = 0.5
+    mono_background_ratio: float = 0.0
+    mono_background_s: float = 1.0
     mono_split_semitones: float = 0.75
     mono_smoothing_s: float = 0.18  # about one vibrato cycle
     mono_onset_lookback_s: float = 0.08
@@ -61,11 +68,15 @@ class DecodeConfig:
 
     def __post_init__(self) -> None:
         for name in ("onset_threshold", "frame_threshold", "onsetless_threshold",
-                     "mono_voicing_threshold", "mono_onset_threshold"):
+                     "mono_voicing_threshold", "mono_onset_threshold",
+                     "mono_change_onset_threshold", "mono_change_frame_threshold"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ValueError(f"{name} {getattr(self, name)} is outside 0..1")
         if self.mono_split_semitones <= 0 or self.min_note_s < 0:
             raise ValueError("mono_split_semitones must be positive and min_note_s not negative")
+        if self.mono_background_ratio < 0 or self.mono_background_s <= 0:
+            raise ValueError("mono_background_ratio must not be negative nor "
+                             "mono_background_s zero")
 
 
 def _frames(seconds: float) -> int:
@@ -184,6 +195,7 @@ class MonoDecoder:
         self._voicing: list[np.ndarray] = []
         self._pitch: list[np.ndarray] = []
         self._onset: list[np.ndarray] = []
+        self._change_onset: list[np.ndarray] = []
         self._velocity: list[np.ndarray] = []
 
     def feed(self, onset: np.ndarray, frame: np.ndarray, velocity: np.ndarray,
@@ -204,6 +216,18 @@ class MonoDecoder:
         padded = np.pad(onset, ((0, 0), (1, 1)))
         near = np.stack([padded[rows, key], padded[rows, key + 1], padded[rows, key + 2]])
         self._onset.append(near.max(axis=0).astype(np.float32))
+        # An attack at another key: reverb or a slow build-up can keep the old
+        # note the likeliest for a while after the new one starts, and its
+        # onset, away from the argmax, would go unseen. Only keys that go on
+        # to sound (frame probability up within three frames) count, so a
+        # flicker on a harmonic does not.
+        soon = frame.copy()
+        for lag in (1, 2, 3):
+            soon[:-lag] = np.maximum(soon[:-lag], frame[lag:])
+        away = np.abs(np.arange(keys)[None, :] - key[:, None]) >= 2
+        sounding = soon >= self.config.mono_change_frame_threshold
+        self._change_onset.append(np.where(away & sounding, onset, 0.0).max(axis=1)
+                                  .astype(np.float32))
         self._velocity.append(velocity[rows, key].astype(np.float32))
 
     def finish(self, keep_bends: bool = False) -> list[NoteEvent]:
@@ -211,9 +235,35 @@ class MonoDecoder:
             return []
         voicing = np.concatenate(self._voicing)
         pitch = np.concatenate(self._pitch)
-        onset = np.concatenate(self._onset)
+        onset = line_onsets(np.concatenate(self._onset), np.concatenate(self._change_onset),
+                            self.config)
         velocity = np.concatenate(self._velocity)
         return segment_line(voicing, pitch, onset, velocity, self.config, keep_bends)
+
+
+def line_onsets(own: np.ndarray, change: np.ndarray, config: DecodeConfig) -> np.ndarray:
+    """One onset strength per frame for ``segment_line``, on the scale of
+    ``mono_onset_threshold``: at or above it where the onset at the line's own
+    key clears both that threshold and ``mono_background_ratio`` times the
+    onset head's background level (its 75th percentile over about
+    ``mono_background_s``), or where an onset at another key clears
+    ``mono_change_onset_threshold``.
+
+    The background matters for repeated notes: a re-struck note shows only a
+    faint onset at its key (a wind player's tongued repeat), so the threshold
+    is low, but reverb raises the onset head's floor inside held notes, and a
+    fixed low threshold would split them.
+    """
+    from scipy.ndimage import percentile_filter
+
+    cfg = config
+    floor = np.full(own.shape, cfg.mono_onset_threshold, np.float32)
+    if cfg.mono_background_ratio > 0 and own.size:
+        size = max(1, _frames(cfg.mono_background_s))
+        background = percentile_filter(own, 75, size=size, mode="nearest")
+        floor = np.maximum(floor, cfg.mono_background_ratio * background)
+    return cfg.mono_onset_threshold * np.maximum(
+        own / floor, change / cfg.mono_change_onset_threshold)
 
 
 def fine_pitch(contour: np.ndarray, key: np.ndarray) -> np.ndarray:
@@ -265,6 +315,9 @@ def segment_line(voicing: np.ndarray, pitch: np.ndarray, onset: np.ndarray,
     # (no onset): such a cut is only an estimate, and an onset or the pitch
     # the new note settles on may show it was in the wrong place.
     from_cut = False
+    # Where the current note's own pitch begins: its start, unless it began at
+    # an onset while the note before still rang louder (see below).
+    body = -1
 
     def follows_cut() -> bool:
         return from_cut and bool(spans) and spans[-1][1] == start
@@ -298,27 +351,37 @@ def segment_line(voicing: np.ndarray, pitch: np.ndarray, onset: np.ndarray,
             ended = spans[-1][1] if spans else -1
             if t - recent_peak <= lookback and recent_peak >= ended:
                 start = last_peak = recent_peak
+            body = start
             continue
         if peaks[t] and t - last_peak >= gap and follows_cut() and t - start < window:
             # The pitch moved just before this onset (the smoothed pitch looks
             # ahead half a window): the new note starts at the onset.
             extend_previous(t)
-            start, drift, last_peak, from_cut = t, 0, t, False
+            start, body, drift, last_peak, from_cut = t, t, 0, t, False
             continue
         if peaks[t] and t - last_peak >= gap and t - start >= gap:
             close(t)
-            start, drift, last_peak, from_cut = t, 0, t, False
+            start, body, drift, last_peak, from_cut = t, t, 0, t, False
             continue
         # The note's own centre so far (skipping a possible slide at its start);
         # once it has a few vibrato cycles behind it, it stays put.
-        settle = start + min(window // 2, max((t - start) // 2, 0))
+        settle = body + min(window // 2, max((t - body) // 2, 0))
         centre = float(np.median(pitch[settle:min(t + 1, settle + 4 * window)]))
         if np.isfinite(smooth[t]) and abs(smooth[t] - centre) >= cfg.mono_split_semitones:
             drift += 1
             if drift >= split_run:
                 cut = t - drift + 1
+                if (body == start == last_peak and spans and spans[-1][1] == start
+                        and cut - start <= 2 * window
+                        and _mono_note(start, cut, pitch, velocity, cfg,
+                                       False).pitch == notes[-1].pitch):
+                    # This note began at an onset, but the one before rang on
+                    # louder (reverb, a slow attack): the pitch it moves to now
+                    # is its own, and it keeps its onset.
+                    body, drift = cut, 0
+                    continue
                 close(cut)
-                start, drift, from_cut = cut, 0, True
+                start, body, drift, from_cut = cut, cut, 0, True
         else:
             drift = 0
     close(frames)

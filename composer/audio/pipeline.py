@@ -46,6 +46,13 @@ def windows_from_array(audio: np.ndarray, core_s: float = 30.0, context_s: float
         yield Window(audio=chunk, context=context, core=length, first_frame=start // HOP)
 
 
+def window_probabilities(model, window: Window) -> dict[str, np.ndarray]:
+    """The network's (frames, keys|bins) probabilities over a window's core."""
+    lead = window.context // HOP
+    probs = predict_window(model, cqt_db(window.audio))
+    return {k: v[lead:lead + window.core_frames] for k, v in probs.items()}
+
+
 def decode_windows(model, windows: Iterable[Window], mode: str = "auto",
                    keep_bends: bool = False, decode_config: DecodeConfig | None = None,
                    progress: Callable[[float], None] | None = None,
@@ -57,10 +64,7 @@ def decode_windows(model, windows: Iterable[Window], mode: str = "auto",
     for window in windows:
         if cancel is not None and cancel.is_set():
             raise Cancelled("Transcription cancelled; nothing was written.")
-        spec = cqt_db(window.audio)
-        lead = window.context // HOP
-        probs = predict_window(model, spec)
-        core = {k: v[lead:lead + window.core_frames] for k, v in probs.items()}
+        core = window_probabilities(model, window)
         if poly is not None:
             poly.feed(core["onset"], core["frame"], core["velocity"])
         if mono is not None:

@@ -203,23 +203,35 @@ def evaluate_transcription(limit: int | None = None, progress: Progress = no_pro
 
 
 def _score_excerpt(model, excerpt, mode: str, decode_config, cancel):
-    from composer.audio import render
     from composer.audio.pipeline import decode_windows, windows_from_array
-    from composer.audio.training import note_scores, notes_to_mir, reference_notes
+    from composer.audio.training import note_scores, notes_to_mir
+
+    for condition, audio, reference in rendered_conditions(excerpt):
+        decoded = decode_windows(model, windows_from_array(audio), mode=mode,
+                                 decode_config=decode_config, cancel=cancel)
+        yield condition, note_scores(*reference, *notes_to_mir(decoded.notes))
+
+
+def rendered_conditions(excerpt, soundfont: Path | None = None, seed_tag: str = "eval"):
+    """(condition, 16 kHz audio, mir_eval reference) for each evaluation condition.
+
+    The evaluation renders with its own soundfont and seeds its noise from the
+    piece; decoder tuning (scripts/transcription_tune_decode.py) renders
+    training pieces the same way with a training soundfont and other seeds.
+    """
+    from composer.audio import render
+    from composer.audio.training import reference_notes
 
     midi, starts, _ = render.session_midi_bytes([excerpt], gap_s=0.5)
-    audio = render.render_midi_bytes(midi, render.EVAL_SOUNDFONT)
+    audio = render.render_midi_bytes(midi, soundfont or render.EVAL_SOUNDFONT)
     start = starts[0]
     notes = np.array([(n.pitch, n.onset_s + start, n.offset_s + start, n.velocity, n.voice)
                       for n in excerpt.notes], np.float64)
     reference = reference_notes(notes)
     for i, (condition, spec) in enumerate(render.EVAL_CONDITIONS.items()):
-        # Seeds from the piece, never the training renderer's.
-        rng = np.random.default_rng(_hash(f"eval/{excerpt.source}/{condition}/{i}") % 2**63)
-        spoiled = render.apply_condition(audio, spec, rng)
-        decoded = decode_windows(model, windows_from_array(spoiled), mode=mode,
-                                 decode_config=decode_config, cancel=cancel)
-        yield condition, note_scores(*reference, *notes_to_mir(decoded.notes))
+        # The evaluation's seeds come from the piece, never the training renderer's.
+        rng = np.random.default_rng(_hash(f"{seed_tag}/{excerpt.source}/{condition}/{i}") % 2**63)
+        yield condition, render.apply_condition(audio, spec, rng), reference
 
 
 def _mean(rows: list[dict[str, float]]) -> dict[str, float]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from composer.audio.decode import DecodeConfig, MonoDecoder, PolyDecoder, segment_line
+from composer.audio.decode import (DecodeConfig, MonoDecoder, PolyDecoder, line_onsets,
+                                   segment_line)
 from composer.audio.features import FRAMES_PER_SECOND, LOWEST_MIDI, N_KEYS
 
 FPS = FRAMES_PER_SECOND
@@ -204,3 +205,52 @@ def test_mono_decoder_reads_fine_pitch_from_the_contour():
 def test_empty_input_gives_no_notes():
     assert MonoDecoder().finish() == []
     assert PolyDecoder().finish() == []
+
+
+def test_a_faint_onset_counts_unless_the_onset_floor_around_it_is_as_high():
+    # A tongued repeat of a held note shows only a faint onset at its key; inside a
+    # reverberant held note the onset head's floor rises to that level everywhere.
+    config = DecodeConfig(mono_onset_threshold=0.06, mono_background_ratio=2.0)
+    no_change = np.zeros(200)
+    quiet = np.zeros(200)
+    quiet[100] = 0.1
+    assert line_onsets(quiet, no_change, config)[100] >= config.mono_onset_threshold
+    rng = np.random.default_rng(0)
+    reverberant = rng.uniform(0.04, 0.08, 200)
+    reverberant[100] = 0.1
+    assert line_onsets(reverberant, no_change, config)[100] < config.mono_onset_threshold
+    without_floor = DecodeConfig(mono_onset_threshold=0.06, mono_background_ratio=0.0)
+    assert line_onsets(reverberant, no_change, without_floor)[100] >= 0.06
+
+
+def _contour_of(frame: np.ndarray) -> np.ndarray:
+    """A contour peaked on each frame's loudest key, in tune."""
+    bins = np.arange(N_KEYS * 3)
+    centre = frame.argmax(axis=1) * 3 + 1
+    return np.exp(-0.5 * (bins[None, :] - centre[:, None]) ** 2).astype(np.float32)
+
+
+def test_a_new_note_starts_at_its_onset_while_the_old_one_still_rings_louder():
+    # Reverb: E4's attack at 1.0 s, but C4 stays the loudest key until 1.25 s.
+    frames = _frame(2.5)
+    onset = np.zeros((frames, N_KEYS), np.float32)
+    frame = np.zeros((frames, N_KEYS), np.float32)
+    velocity = np.full((frames, N_KEYS), 0.5, np.float32)
+    c4, e4 = 60 - LOWEST_MIDI, 64 - LOWEST_MIDI
+    onset[_frame(0.2), c4] = 0.9
+    frame[_frame(0.2):_frame(1.25), c4] = 0.95
+    frame[_frame(1.25):_frame(1.6), c4] = 0.4  # the tail
+    onset[_frame(1.0), e4] = 0.5
+    frame[_frame(1.0):_frame(2.2), e4] = 0.7
+    config = DecodeConfig(mono_onset_threshold=0.3, mono_change_onset_threshold=0.2)
+    decoder = MonoDecoder(config)
+    decoder.feed(onset, frame, velocity, _contour_of(frame))
+    notes = decoder.finish()
+    assert [n.pitch for n in notes] == [60, 64]
+    assert notes[1].onset_s == pytest.approx(_frame(1.0) / FPS)
+    # Without looking at other keys the change is found late, where E4 takes over.
+    blind = MonoDecoder(DecodeConfig(mono_onset_threshold=0.3,
+                                     mono_change_onset_threshold=0.99))
+    blind.feed(onset, frame, velocity, _contour_of(frame))
+    late = blind.finish()
+    assert [n.pitch for n in late] == [60, 64] and late[1].onset_s > 1.15
