@@ -65,8 +65,11 @@ def collect(tunes: int, chorales: int) -> list[dict]:
     from composer.audio import render
     from composer.audio.checkpoint import load_checkpoint
     from composer.audio.pipeline import window_probabilities, windows_from_array
-    from composer.services.transcription_eval import (chorale_excerpt, rendered_conditions,
-                                                      tune_excerpt)
+    from composer.services.transcription_eval import (
+        chorale_excerpt,
+        rendered_conditions,
+        tune_excerpt,
+    )
 
     model, _ = load_checkpoint(None)
     soundfonts = list(render.TRAINING_SOUNDFONTS.values())

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from composer.audio.decode import (DecodeConfig, MonoDecoder, PolyDecoder, line_onsets,
-                                   segment_line)
+from composer.audio.decode import DecodeConfig, MonoDecoder, PolyDecoder, line_onsets, segment_line
 from composer.audio.features import FRAMES_PER_SECOND, LOWEST_MIDI, N_KEYS
 
 FPS = FRAMES_PER_SECOND
