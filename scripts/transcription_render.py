@@ -53,6 +53,9 @@ def main() -> int:
     parser.add_argument("--dev-folk", type=int, default=0,
                         help="add this many more train-split folk tunes, none of them rendered "
                              "for training, as dev sessions (tuning the mono decoder)")
+    parser.add_argument("--only", choices=("train", "dev"),
+                        help="render one split (the same sessions as without it), e.g. dev "
+                             "first in a second process, so a run can start scoring on it")
     args = parser.parse_args()
 
     rng = np.random.default_rng(args.seed)
@@ -61,6 +64,8 @@ def main() -> int:
     # Planned apart, with their own generator, so the sessions above stay as they were.
     extra = extra_dev_tunes(args.dev_folk, {p["id"] for p in pieces}, args.seed)
     for split in ("train", "dev"):
+        if args.only not in (None, split):
+            continue
         items = [p for p in plan if p["split"] == split]
         sessions = group_sessions(items)
         if split == "dev":

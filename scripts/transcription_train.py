@@ -2,6 +2,7 @@
 """Train the transcription network on rendered sessions, then ship it.
 
     nice -n 10 .venv/bin/python scripts/transcription_train.py [--minutes 150] [--ship]
+        [--init-from models/transcription/model.pt --learning-rate 1e-3 --renders DIR]
 
 Reads ``<cache>/transcription/renders/{train,dev}`` (made by
 scripts/transcription_render.py), trains in ``runs/transcription/`` (resuming
@@ -32,6 +33,11 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=30_000)
     parser.add_argument("--batch", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--init-from", type=Path,
+                        help="start a new run from these weights (a shipped model.pt) "
+                             "instead of random ones")
+    parser.add_argument("--learning-rate", type=float,
+                        help="peak learning rate (a warm start wants less than the default)")
     parser.add_argument("--ship", action="store_true",
                         help="only write the best checkpoint of --run to models/transcription")
     args = parser.parse_args()
@@ -58,13 +64,15 @@ def main() -> int:
         print(f"wrote {path}")
         return 0
     settings = TrainSettings(max_minutes=args.minutes, max_steps=args.steps,
-                             batch_size=args.batch)
+                             batch_size=args.batch,
+                             **({"learning_rate": args.learning_rate}
+                                if args.learning_rate is not None else {}))
 
     def report(message: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
     summary = train(config, settings, args.renders / "train", args.renders / "dev", args.run,
-                    report=report)
+                    report=report, init_from=args.init_from)
     report(f"done: {summary['steps']} steps in {summary['wall_seconds'] / 60:.1f} min; "
            f"best dev {summary['best']}")
     return 0

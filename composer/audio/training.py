@@ -247,8 +247,13 @@ def _learning_rate(step: int, minutes: float, settings: TrainSettings) -> float:
 
 def train(model_config, settings: TrainSettings, train_dir: Path, dev_dir: Path,
           run_dir: Path, report: Callable[[str], None] = log.info,
-          cancel: threading.Event | None = None) -> dict[str, Any]:
+          cancel: threading.Event | None = None, init_from: Path | None = None
+          ) -> dict[str, Any]:
     """Train (or resume) a run in ``run_dir``; returns the run's summary.
+
+    ``init_from``: a weights file (a shipped ``model.pt``) a new run starts
+    from instead of random weights; they are scored on dev first, so the run's
+    best is never worse than where it started.
 
     The summary holds the steps, wall time, data size and the best dev scores;
     ``run_dir/best.pt`` holds the weights that scored best on dev.
@@ -281,6 +286,9 @@ def train(model_config, settings: TrainSettings, train_dir: Path, dev_dir: Path,
         best, history = summary["best"], summary["history"]
         rng = np.random.default_rng(settings.seed + step)
         report(f"resumed at step {step} ({elapsed / 60:.1f} min so far)")
+    elif init_from is not None:
+        model.load_state_dict(torch.load(init_from, weights_only=True))
+        report(f"starting from the weights in {init_from}")
     total = settings.max_steps
     started = time.monotonic() - elapsed
     running = []
@@ -299,7 +307,8 @@ def train(model_config, settings: TrainSettings, train_dir: Path, dev_dir: Path,
                 "train_hours": round(data.seconds / 3600, 3),
                 "train_sessions": len(data.items), "dev_minutes": round(dev.seconds / 60, 2),
                 "best": best, "history": history, "settings": settings.to_dict(),
-                "model": model_config.to_dict()}
+                "model": model_config.to_dict(),
+                **({"init_from": str(init_from)} if init_from is not None else {})}
 
     def score_on_dev() -> None:
         """Score the weights as they are now; keep them in best.pt if they beat the best."""
@@ -316,6 +325,8 @@ def train(model_config, settings: TrainSettings, train_dir: Path, dev_dir: Path,
             with atomic_open(run_dir / "best.pt") as handle:
                 torch.save(model.state_dict(), handle)
 
+    if init_from is not None and step == 0:
+        score_on_dev()
     model.train()
     while step < total:
         if cancel is not None and cancel.is_set():

@@ -150,3 +150,38 @@ def test_shipped_checkpoint_loads_and_is_small():
     probs = model.predict(torch.zeros(N_CQT_BINS, 20))
     assert float(probs["frame"].max()) < 0.5  # silence is not a note
     assert np.isfinite(probs["contour"].numpy()).all()
+
+
+def _write_session(path, seed: int) -> None:
+    """A small session file as scripts/transcription_render.py writes one."""
+    from composer.audio.targets import session_targets
+
+    frames = 400
+    notes = np.array([(60, 0.5, 1.5, 90, 0), (64, 2.0, 3.0, 80, 0)], np.float64)
+    targets = session_targets(notes, np.zeros((1, frames), np.float32), frames)
+    cqt = np.random.default_rng(seed).uniform(-80, 0, (N_CQT_BINS, frames))
+    np.savez(path, cqt=cqt.astype(np.float16), notes=notes.astype(np.float32),
+             meta=np.array("{}"), **targets)
+
+
+def test_a_warm_started_run_starts_from_the_given_weights_and_scores_them_first(tmp_path):
+    from composer.audio.training import TrainSettings, train
+
+    for split, seed in (("train", 0), ("dev", 1)):
+        (tmp_path / split).mkdir()
+        _write_session(tmp_path / split / "session_0000.npz", seed)
+    config = TranscriberConfig(stem_channels=4, channels=6, dilations=(1,))
+    torch.manual_seed(123)
+    start = Transcriber(config).state_dict()
+    torch.save(start, tmp_path / "start.pt")
+    # A learning rate too small to move a weight (batch-norm statistics still move).
+    settings = TrainSettings(batch_size=1, crop_frames=64, max_steps=2, warmup_steps=1,
+                             eval_interval=1, dev_seconds=5.0, learning_rate=1e-12,
+                             min_learning_rate=1e-12)
+    summary = train(config, settings, tmp_path / "train", tmp_path / "dev", tmp_path / "run",
+                    report=lambda _: None, init_from=tmp_path / "start.pt")
+    assert summary["init_from"] == str(tmp_path / "start.pt")
+    assert [h["step"] for h in summary["history"]] == [0, 1, 2]
+    final = torch.load(tmp_path / "run" / "state.pt", weights_only=True)["model"]
+    parameters = {name for name, _ in Transcriber(config).named_parameters()}
+    assert all(torch.allclose(final[k], start[k], atol=1e-6) for k in parameters)
