@@ -8,8 +8,10 @@ Reads ``<cache>/transcription/renders/{train,dev}`` (made by
 scripts/transcription_render.py), trains in ``runs/transcription/`` (resuming
 from its ``state.pt`` if there is one), and with ``--ship`` picks the decoder thresholds on
 the dev sessions and writes the best dev checkpoint to
-``models/transcription/`` with its model card (the evaluation figures are
-added by scripts/transcription_eval.py).
+``models/transcription/`` with its model card; then
+scripts/transcription_tune_decode.py --fresh --write-card retunes the decoders
+on audio made like the evaluation's, and scripts/transcription_eval.py adds
+the evaluation figures.
 """
 
 from __future__ import annotations
@@ -56,6 +58,13 @@ def main() -> int:
         model.load_state_dict(torch.load(args.run / "best.pt", weights_only=True))
         decode, tuned = tune_decoding(model, args.renders / "dev", report=print)
         training = _card_training(summary, args.renders)
+        if summary.get("init_from"):
+            # A warm start: keep what the card said about the run it started from.
+            from composer.audio.checkpoint import read_card
+
+            earlier = read_card(Path(summary["init_from"]).parent)
+            training["warm_start"] = {"from_sha256": earlier.get("sha256"),
+                                      "earlier_training": earlier.get("training", {})}
         training["decode_tuning"] = {
             "on": "dev sessions: excerpts of train-split pieces set aside by hash, plus "
                   "train-split folk tunes no training session uses (render --dev-folk); "

@@ -61,6 +61,8 @@ class DecodeConfig:
     mono_change_frame_threshold: float = 0.5
     mono_background_ratio: float = 0.0
     mono_background_s: float = 1.0
+    mono_wobble_semitones: float = 0.12
+    mono_wobble_onset_threshold: float = 0.4
     mono_split_semitones: float = 0.75
     mono_smoothing_s: float = 0.18  # about one vibrato cycle
     mono_onset_lookback_s: float = 0.08
@@ -69,7 +71,8 @@ class DecodeConfig:
     def __post_init__(self) -> None:
         for name in ("onset_threshold", "frame_threshold", "onsetless_threshold",
                      "mono_voicing_threshold", "mono_onset_threshold",
-                     "mono_change_onset_threshold", "mono_change_frame_threshold"):
+                     "mono_change_onset_threshold", "mono_change_frame_threshold",
+                     "mono_wobble_onset_threshold"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ValueError(f"{name} {getattr(self, name)} is outside 0..1")
         if self.mono_split_semitones <= 0 or self.min_note_s < 0:
@@ -236,12 +239,14 @@ class MonoDecoder:
         voicing = np.concatenate(self._voicing)
         pitch = np.concatenate(self._pitch)
         onset = line_onsets(np.concatenate(self._onset), np.concatenate(self._change_onset),
-                            self.config)
+                            self.config, np.where(voicing >= self.config.mono_voicing_threshold,
+                                                  pitch, np.nan))
         velocity = np.concatenate(self._velocity)
         return segment_line(voicing, pitch, onset, velocity, self.config, keep_bends)
 
 
-def line_onsets(own: np.ndarray, change: np.ndarray, config: DecodeConfig) -> np.ndarray:
+def line_onsets(own: np.ndarray, change: np.ndarray, config: DecodeConfig,
+                pitch: np.ndarray | None = None) -> np.ndarray:
     """One onset strength per frame for ``segment_line``, on the scale of
     ``mono_onset_threshold``: at or above it where the onset at the line's own
     key clears both that threshold and ``mono_background_ratio`` times the
@@ -252,7 +257,10 @@ def line_onsets(own: np.ndarray, change: np.ndarray, config: DecodeConfig) -> np
     The background matters for repeated notes: a re-struck note shows only a
     faint onset at its key (a wind player's tongued repeat), so the threshold
     is low, but reverb raises the onset head's floor inside held notes, and a
-    fixed low threshold would split them.
+    fixed low threshold would split them. So does a singer's vibrato: where
+    the fine ``pitch`` (NaN where unvoiced) wobbles by ``mono_wobble_semitones``
+    (RMS about its moving median) or more, an onset at the line's own key must
+    clear ``mono_wobble_onset_threshold`` instead.
     """
     from scipy.ndimage import percentile_filter
 
@@ -262,6 +270,13 @@ def line_onsets(own: np.ndarray, change: np.ndarray, config: DecodeConfig) -> np
         size = max(1, _frames(cfg.mono_background_s))
         background = percentile_filter(own, 75, size=size, mode="nearest")
         floor = np.maximum(floor, cfg.mono_background_ratio * background)
+    if pitch is not None and own.size:
+        window = _frames(cfg.mono_smoothing_s)
+        deviation = pitch - _moving_median(pitch, window)
+        wobble = np.sqrt(_moving_average(deviation ** 2, 2 * window))
+        with np.errstate(invalid="ignore"):
+            wobbly = wobble >= cfg.mono_wobble_semitones
+        floor = np.where(wobbly, np.maximum(floor, cfg.mono_wobble_onset_threshold), floor)
     return cfg.mono_onset_threshold * np.maximum(
         own / floor, change / cfg.mono_change_onset_threshold)
 

@@ -1,16 +1,16 @@
 """The transcription network: harmonic CQT in, onsets, notes, velocity and fine pitch out.
 
-Small on purpose (about 60k parameters): FluidSynth renderings and hummed ideas
+Small on purpose (16k parameters in the shipped configuration, Basic Pitch's size): FluidSynth renderings and hummed ideas
 are clean, in-tune-ish signals, and two CPU cores must run it many times faster
 than real time. Every layer is a convolution shared across pitch, so what the
 network learns about one note carries to every other:
 
     spectrogram (B, 282, T)
       -> harmonic stack        (B, 6, T, 264)   sub-harmonic and harmonics 1..5
-      -> stem, 2 convs         (B, 16, T, 264)  3 bins per semitone
+      -> stem, 2 convs         (B, 12, T, 264)  3 bins per semitone
       -> contour head          (B, T, 264)      fine pitch salience (for mono mode)
-      -> down to semitones     (B, 32, T, 88)   + a learned per-key bias
-      -> 4 residual convs dilated in time (receptive field about 0.5 s)
+      -> down to semitones     (B, 20, T, 88)   + a learned per-key bias
+      -> 3 residual convs dilated 1, 3, 9 in time (receptive field about 0.5 s)
       -> heads                 (B, T, 88) x 3   onset, frame (note active), velocity
 """
 

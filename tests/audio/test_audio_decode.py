@@ -253,3 +253,20 @@ def test_a_new_note_starts_at_its_onset_while_the_old_one_still_rings_louder():
     blind.feed(onset, frame, velocity, _contour_of(frame))
     late = blind.finish()
     assert [n.pitch for n in late] == [60, 64] and late[1].onset_s > 1.15
+
+
+def test_a_faint_onset_inside_a_sung_vibrato_does_not_count():
+    # A singer's vibrato makes the onset head flicker at the note's own key; a
+    # steady instrument's faint onset there is a re-struck note.
+    config = DecodeConfig(mono_onset_threshold=0.06, mono_wobble_semitones=0.12,
+                          mono_wobble_onset_threshold=0.3)
+    own = np.zeros(200)
+    own[100] = 0.1
+    no_change = np.zeros(200)
+    t = np.arange(200) / FPS
+    steady = np.full(200, 64.0)
+    vibrato = 64.0 + 0.5 * np.sin(2 * np.pi * 5.5 * t)
+    assert line_onsets(own, no_change, config, steady)[100] >= config.mono_onset_threshold
+    assert line_onsets(own, no_change, config, vibrato)[100] < config.mono_onset_threshold
+    own[100] = 0.5  # a real attack still counts
+    assert line_onsets(own, no_change, config, vibrato)[100] >= config.mono_onset_threshold
