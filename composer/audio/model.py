@@ -3,7 +3,8 @@
 Small on purpose (16k parameters in the shipped configuration, Basic Pitch's
 size): FluidSynth renderings and hummed ideas are clean, in-tune-ish signals,
 and two CPU cores must run it many times faster than real time. Every layer is
-a convolution shared across pitch, so what the network learns about one note carries to every other:
+a convolution shared across pitch, so what the network learns about one note
+carries to every other:
 
     spectrogram (B, 282, T)
       -> harmonic stack        (B, 6, T, 264)   sub-harmonic and harmonics 1..5
