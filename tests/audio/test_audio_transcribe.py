@@ -118,13 +118,7 @@ def _sung(path, notes: list[tuple[float, float, float]], vibrato_cents: float, s
     sf.write(str(path), 0.3 * audio / np.abs(audio).max(), SAMPLE_RATE, subtype="PCM_16")
 
 
-@pytest.mark.parametrize("cents", [
-    -40,
-    pytest.param(40, marks=pytest.mark.xfail(strict=True, reason=(
-        "known failure of the shipped model (issue 5, open): under this synthetic voice's "
-        "50-cent vibrato its fine pitch reads about 10 cents sharp, so the held C sung 40 "
-        "cents sharp is heard 50 cents sharp and becomes C#"))),
-])
+@pytest.mark.parametrize("cents", [-40, 40])
 def test_off_grid_singing_with_vibrato_lands_on_the_nearest_notes(tmp_path, cents):
     sung = [(60 + cents / 100 + p, 0.5 + i * 0.9, 0.5 + i * 0.9 + 0.75)
             for i, p in enumerate([0, 2, 4, 5, 7])]
