@@ -19,9 +19,10 @@ memory.
   frame or two on a harmonic does not cut a note; a cut made by a pitch change
   moves to an onset that follows within the averaging window, and a cut that
   lands back on the same note is undone. Onsets count at the line's own key
-  (a faint one re-strikes a repeated note, unless reverb has raised the onset
-  floor to its level) and at other keys that go on to sound (a new note whose
-  attack comes while the old one still rings louder starts at its attack).
+  (where the pitch wobbles with vibrato, only a strong one; a faint one can
+  be allowed to re-strike a repeated note where the onset floor around it is
+  low) and at other keys that go on to sound (a new note whose attack comes
+  while the old one still rings louder starts at its attack).
 """
 
 from __future__ import annotations
@@ -222,8 +223,8 @@ class MonoDecoder:
         # An attack at another key: reverb or a slow build-up can keep the old
         # note the likeliest for a while after the new one starts, and its
         # onset, away from the argmax, would go unseen. Only keys that go on
-        # to sound (frame probability up within three frames) count, so a
-        # flicker on a harmonic does not.
+        # to sound (frame probability up within three frames of this chunk)
+        # count, so a flicker on a harmonic does not.
         soon = frame.copy()
         for lag in (1, 2, 3):
             soon[:-lag] = np.maximum(soon[:-lag], frame[lag:])
