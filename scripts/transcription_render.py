@@ -22,7 +22,6 @@ Sessions already on disk are skipped, so an interrupted run resumes.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -163,10 +162,6 @@ def palestrina_pieces(count: int, rng: np.random.Generator) -> list[dict]:
 # -------------------------------------------------------------------- plan
 
 
-def is_dev(piece_id: str) -> bool:
-    return int(hashlib.sha256(piece_id.encode()).hexdigest(), 16) % 25 == 0
-
-
 def plan_excerpts(pieces: list[dict], rng: np.random.Generator, chorale_passes: int
                   ) -> list[dict]:
     plan = []
@@ -175,7 +170,7 @@ def plan_excerpts(pieces: list[dict], rng: np.random.Generator, chorale_passes: 
         for _ in range(passes):
             excerpt = make_excerpt(piece, rng)
             if excerpt is not None and excerpt.notes:
-                plan.append({"split": "dev" if is_dev(piece["id"]) else "train",
+                plan.append({"split": "dev" if render.is_dev_piece(piece["id"]) else "train",
                              "excerpt": excerpt, "seconds": excerpt.duration_s + 1.0})
     order = rng.permutation(len(plan))
     return [plan[i] for i in order]

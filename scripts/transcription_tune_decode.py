@@ -40,12 +40,8 @@ from composer.paths import REPO_ROOT  # noqa: E402
 CACHE = REPO_ROOT / "runs" / "decode_tune" / "probabilities.pkl"
 
 
-def is_dev(piece_id: str) -> bool:
-    return int(hashlib.sha256(piece_id.encode()).hexdigest(), 16) % 25 == 0
-
-
 def dev_pieces(kind: str, count: int):
-    from composer.audio.render import check_renderable
+    from composer.audio.render import check_renderable, is_dev_piece
     from corpora.store import load_pieces
 
     chosen = []
@@ -53,7 +49,7 @@ def dev_pieces(kind: str, count: int):
                         key=lambda p: hashlib.sha256(p.id.encode()).hexdigest()):
         if len(chosen) >= count:
             break
-        if not is_dev(piece.id) or not piece.song.tracks:
+        if not is_dev_piece(piece.id) or not piece.song.tracks:
             continue
         check_renderable(piece.id)  # raises for a held-out piece: it must never get here
         chosen.append(piece)

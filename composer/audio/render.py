@@ -72,6 +72,14 @@ class Excerpt:
             self.duration_s = max((n.offset_s for n in self.notes), default=0.0)
 
 
+def is_dev_piece(piece_id: str) -> bool:
+    """One train-split piece in 25, by hash: dev audio (for choosing checkpoints and
+    decoder settings), never rendered as training audio."""
+    import hashlib
+
+    return int(hashlib.sha256(piece_id.encode()).hexdigest(), 16) % 25 == 0
+
+
 def check_renderable(piece_id: str) -> None:
     """Refuse a piece that may not become transcription training audio.
 
