@@ -237,17 +237,22 @@ class MonoDecoder:
     def finish(self, keep_bends: bool = False) -> list[NoteEvent]:
         if not self._voicing:
             return []
+        cfg = self.config
         voicing = np.concatenate(self._voicing)
         pitch = np.concatenate(self._pitch)
+        # One moving median for both the vibrato guard and the line's splits
+        # (over a long recording it is the costliest step of mono decoding).
+        voiced_pitch = np.where(voicing >= cfg.mono_voicing_threshold, pitch, np.nan)
+        smooth = _moving_median(voiced_pitch, _frames(cfg.mono_smoothing_s))
         onset = line_onsets(np.concatenate(self._onset), np.concatenate(self._change_onset),
-                            self.config, np.where(voicing >= self.config.mono_voicing_threshold,
-                                                  pitch, np.nan))
+                            cfg, voiced_pitch, smooth)
         velocity = np.concatenate(self._velocity)
-        return segment_line(voicing, pitch, onset, velocity, self.config, keep_bends)
+        return segment_line(voicing, pitch, onset, velocity, cfg, keep_bends, smooth)
 
 
 def line_onsets(own: np.ndarray, change: np.ndarray, config: DecodeConfig,
-                pitch: np.ndarray | None = None) -> np.ndarray:
+                pitch: np.ndarray | None = None, smooth: np.ndarray | None = None
+                ) -> np.ndarray:
     """One onset strength per frame for ``segment_line``, on the scale of
     ``mono_onset_threshold``: at or above it where the onset at the line's own
     key clears both that threshold and ``mono_background_ratio`` times the
@@ -261,7 +266,8 @@ def line_onsets(own: np.ndarray, change: np.ndarray, config: DecodeConfig,
     fixed low threshold would split them. So does a singer's vibrato: where
     the fine ``pitch`` (NaN where unvoiced) wobbles by ``mono_wobble_semitones``
     (RMS about its moving median) or more, an onset at the line's own key must
-    clear ``mono_wobble_onset_threshold`` instead.
+    clear ``mono_wobble_onset_threshold`` instead. ``smooth`` is that moving
+    median when the caller has it already.
     """
     from scipy.ndimage import percentile_filter
 
@@ -273,7 +279,9 @@ def line_onsets(own: np.ndarray, change: np.ndarray, config: DecodeConfig,
         floor = np.maximum(floor, cfg.mono_background_ratio * background)
     if pitch is not None and own.size:
         window = _frames(cfg.mono_smoothing_s)
-        deviation = pitch - _moving_median(pitch, window)
+        if smooth is None:
+            smooth = _moving_median(pitch, window)
+        deviation = pitch - smooth
         wobble = np.sqrt(_moving_average(deviation ** 2, 2 * window))
         with np.errstate(invalid="ignore"):
             wobbly = wobble >= cfg.mono_wobble_semitones
@@ -303,14 +311,16 @@ def fine_pitch(contour: np.ndarray, key: np.ndarray) -> np.ndarray:
 
 
 def segment_line(voicing: np.ndarray, pitch: np.ndarray, onset: np.ndarray,
-                 velocity: np.ndarray, config: DecodeConfig, keep_bends: bool = False
-                 ) -> list[NoteEvent]:
-    """Cut a fine-pitch line into notes (see the module docstring)."""
+                 velocity: np.ndarray, config: DecodeConfig, keep_bends: bool = False,
+                 smooth: np.ndarray | None = None) -> list[NoteEvent]:
+    """Cut a fine-pitch line into notes (see the module docstring); ``smooth`` is
+    the voiced pitch's moving median when the caller has it already."""
     cfg = config
     frames = voicing.size
     voiced = voicing >= cfg.mono_voicing_threshold
     window = _frames(cfg.mono_smoothing_s)
-    smooth = _moving_median(np.where(voiced, pitch, np.nan), window)
+    if smooth is None:
+        smooth = _moving_median(np.where(voiced, pitch, np.nan), window)
     before = np.concatenate([[0.0], onset[:-1]])
     after = np.concatenate([onset[1:], [0.0]])
     peaks = (onset >= cfg.mono_onset_threshold) & (onset >= before) & (onset > after)
