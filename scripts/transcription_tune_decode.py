@@ -90,17 +90,10 @@ def collect(tunes: int, chorales: int) -> list[dict]:
 
 
 def decode(item: dict, config) -> list:
-    from composer.audio.decode import MonoDecoder, PolyDecoder
+    from composer.audio.decode import decode_probabilities
 
-    p = {k: v.astype(np.float32) for k, v in item["probs"].items()}
-    if item["kind"] == "mono":
-        decoder = MonoDecoder(config)
-        decoder.feed(p["onset"], p["frame"], p["velocity"], p["contour"])
-        notes = decoder.finish()
-    else:
-        poly = PolyDecoder(config)
-        poly.feed(p["onset"], p["frame"], p["velocity"])
-        notes = poly.finish()
+    probs = {k: v.astype(np.float32) for k, v in item["probs"].items()}
+    notes = decode_probabilities(probs, item["kind"], config)
     return [n for n in notes if n.onset_s < item["duration_s"]]
 
 

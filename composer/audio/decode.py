@@ -250,6 +250,19 @@ class MonoDecoder:
         return segment_line(voicing, pitch, onset, velocity, cfg, keep_bends, smooth)
 
 
+def decode_probabilities(probs: dict[str, np.ndarray], mode: str,
+                         config: DecodeConfig | None = None) -> list[NoteEvent]:
+    """Notes from one stretch of stored network output (``mode`` mono or poly):
+    decoder tuning re-decodes the same probabilities under many settings."""
+    if mode == "mono":
+        mono = MonoDecoder(config)
+        mono.feed(probs["onset"], probs["frame"], probs["velocity"], probs["contour"])
+        return mono.finish()
+    poly = PolyDecoder(config)
+    poly.feed(probs["onset"], probs["frame"], probs["velocity"])
+    return poly.finish()
+
+
 def line_onsets(own: np.ndarray, change: np.ndarray, config: DecodeConfig,
                 pitch: np.ndarray | None = None, smooth: np.ndarray | None = None
                 ) -> np.ndarray:

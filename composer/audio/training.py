@@ -375,7 +375,7 @@ def tune_decoding(model, dev_dir: Path, report: Callable[[str], None] = log.info
     """
     from dataclasses import replace
 
-    from composer.audio.decode import DecodeConfig, MonoDecoder, PolyDecoder
+    from composer.audio.decode import DecodeConfig, decode_probabilities
     from composer.audio.inference import predict_spectrogram
 
     model.eval()
@@ -402,15 +402,7 @@ def tune_decoding(model, dev_dir: Path, report: Callable[[str], None] = log.info
     def score(config: DecodeConfig, kind: str) -> float:
         values = []
         for window, notes in segments[kind]:
-            if kind == "poly":
-                decoder = PolyDecoder(config)
-                decoder.feed(window["onset"], window["frame"], window["velocity"])
-                est = decoder.finish()
-            else:
-                mono = MonoDecoder(config)
-                mono.feed(window["onset"], window["frame"], window["velocity"],
-                          window["contour"])
-                est = mono.finish()
+            est = decode_probabilities(window, kind, config)
             values.append(note_scores(*reference_notes(notes), *notes_to_mir(est))["f1"])
         return float(np.mean(values)) if values else 0.0
 
