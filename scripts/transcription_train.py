@@ -12,6 +12,11 @@ the dev sessions and writes the best dev checkpoint to
 scripts/transcription_tune_decode.py --fresh --write-card retunes the decoders
 on audio made like the evaluation's, and scripts/transcription_eval.py adds
 the evaluation figures.
+
+With ``--mono`` a run (in ``runs/transcription-mono/`` by default; a warm
+start from the shipped ``model.pt``) trains the single-line network, on crops
+of single-line excerpts only, and ``--mono --ship`` writes it as
+``models/transcription/mono.pt`` beside the general network.
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ from composer.paths import REPO_ROOT, cache_dir  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--renders", type=Path, default=cache_dir() / "transcription" / "renders")
-    parser.add_argument("--run", type=Path, default=REPO_ROOT / "runs" / "transcription")
+    parser.add_argument("--run", type=Path,
+                        help="the run's folder (runs/transcription, or runs/transcription-mono "
+                             "with --mono)")
     parser.add_argument("--minutes", type=float, default=150.0, help="wall-clock budget")
     parser.add_argument("--steps", type=int, default=30_000)
     parser.add_argument("--batch", type=int, default=6)
@@ -40,40 +47,54 @@ def main() -> int:
                              "instead of random ones")
     parser.add_argument("--learning-rate", type=float,
                         help="peak learning rate (a warm start wants less than the default)")
+    parser.add_argument("--mono", action="store_true",
+                        help="train the single-line network (crops from single-line excerpts "
+                             "only, scored on dev with the mono decoder); --ship writes it as "
+                             "models/transcription/mono.pt")
     parser.add_argument("--ship", action="store_true",
                         help="only write the best checkpoint of --run to models/transcription")
     args = parser.parse_args()
 
     import torch
 
-    from composer.audio.checkpoint import save_checkpoint
+    from composer.audio.checkpoint import save_checkpoint, save_mono_network
     from composer.audio.model import Transcriber, TranscriberConfig
     from composer.audio.training import TrainSettings, train, tune_decoding
 
     torch.set_num_threads(args.threads)
+    if args.run is None:
+        args.run = REPO_ROOT / "runs" / ("transcription-mono" if args.mono else "transcription")
     config = TranscriberConfig()
     if args.ship:
+        from composer.audio.checkpoint import read_card
+
         summary = json.loads((args.run / "summary.json").read_text())
         model = Transcriber(TranscriberConfig.from_dict(summary["model"]))
         model.load_state_dict(torch.load(args.run / "best.pt", weights_only=True))
-        decode, tuned = tune_decoding(model, args.renders / "dev", report=print)
         training = _card_training(summary, args.renders)
-        if summary.get("init_from"):
-            # A warm start: keep what the card said about the run it started from.
-            from composer.audio.checkpoint import read_card
-
-            earlier = read_card(Path(summary["init_from"]).parent)
-            training["warm_start"] = {"from_sha256": earlier.get("sha256"),
-                                      "earlier_training": earlier.get("training", {})}
-        training["decode_tuning"] = {
-            "on": "dev sessions: excerpts of train-split pieces set aside by hash, plus "
-                  "train-split folk tunes no training session uses (render --dev-folk); "
-                  "training soundfonts and augmentation", **tuned}
-        path = save_checkpoint(model, training=training, decode=decode)
+        # A warm start: say what the run started from.
+        earlier = (read_card(Path(summary["init_from"]).parent)
+                   if summary.get("init_from") else None)
+        if args.mono:
+            # The decoder settings stay the card's until the tuner retunes them.
+            training["crops"] = "single-line excerpts only (settings.mono_share 1.0)"
+            if earlier is not None:
+                training["warm_start"] = {"from_sha256": earlier.get("sha256")}
+            path = save_mono_network(model, training)
+        else:
+            decode, tuned = tune_decoding(model, args.renders / "dev", report=print)
+            if earlier is not None:
+                training["warm_start"] = {"from_sha256": earlier.get("sha256"),
+                                          "earlier_training": earlier.get("training", {})}
+            training["decode_tuning"] = {
+                "on": "dev sessions: excerpts of train-split pieces set aside by hash, plus "
+                      "train-split folk tunes no training session uses (render --dev-folk); "
+                      "training soundfonts and augmentation", **tuned}
+            path = save_checkpoint(model, training=training, decode=decode)
         print(f"wrote {path}")
         return 0
     settings = TrainSettings(max_minutes=args.minutes, max_steps=args.steps,
-                             batch_size=args.batch,
+                             batch_size=args.batch, mono_share=1.0 if args.mono else 0.0,
                              **({"learning_rate": args.learning_rate}
                                 if args.learning_rate is not None else {}))
 

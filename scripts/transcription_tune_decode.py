@@ -59,7 +59,7 @@ def dev_pieces(kind: str, count: int):
 def collect(tunes: int, chorales: int) -> list[dict]:
     """Network probabilities of every dev excerpt in every condition."""
     from composer.audio import render
-    from composer.audio.checkpoint import load_checkpoint
+    from composer.audio.checkpoint import load_checkpoint, load_mono_network
     from composer.audio.pipeline import window_probabilities, windows_from_array
     from composer.services.transcription_eval import (
         chorale_excerpt,
@@ -68,6 +68,7 @@ def collect(tunes: int, chorales: int) -> list[dict]:
     )
 
     model, _ = load_checkpoint(None)
+    networks = {"poly": model, "mono": load_mono_network(None) or model}
     soundfonts = list(render.TRAINING_SOUNDFONTS.values())
     jobs = []
     for index, piece in enumerate(dev_pieces("folk", tunes)):
@@ -80,7 +81,7 @@ def collect(tunes: int, chorales: int) -> list[dict]:
     items = []
     for n, (kind, label, excerpt, soundfont) in enumerate(jobs, 1):
         for condition, audio, reference in rendered_conditions(excerpt, soundfont, "tune"):
-            parts = [window_probabilities(model, w) for w in windows_from_array(audio)]
+            parts = [window_probabilities(networks[kind], w) for w in windows_from_array(audio)]
             probs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
             items.append({"kind": kind, "label": label, "condition": condition,
                           "duration_s": audio.size / 16_000, "reference": reference,

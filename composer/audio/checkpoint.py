@@ -4,6 +4,11 @@
 no pickled code); ``card.json`` records the network, spectrogram and decoder
 configs, the training data and split, steps, wall time, library versions, the
 evaluation figures, and the SHA-256 of ``model.pt``, checked on every load.
+
+``mono.pt``, where the card has a ``mono`` section, is the same network
+fine-tuned on single lines only: mono mode runs it instead of ``model.pt``.
+Its section holds its own SHA-256 and training record; the decoder settings
+(``decode``) are shared, the ``mono_*`` ones being tuned on its output.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from composer.paths import models_dir
 
 CARD_FORMAT = 1
 MODEL_NAME = "transcription"
+MONO_WEIGHTS = "mono.pt"
 
 
 def default_dir() -> Path:
@@ -55,6 +61,8 @@ def save_checkpoint(model, training: dict[str, Any], directory: Path | None = No
     torch.save(state, buffer)
     weights = buffer.getvalue()
     atomic_write_bytes(directory / "model.pt", weights)
+    # A single-line network was fine-tuned from the weights this replaces.
+    (directory / MONO_WEIGHTS).unlink(missing_ok=True)
     from dataclasses import asdict
 
     card = {
@@ -72,6 +80,25 @@ def save_checkpoint(model, training: dict[str, Any], directory: Path | None = No
     }
     atomic_write_text(directory / "card.json", json.dumps(card, indent=1) + "\n")
     return directory / "model.pt"
+
+
+def save_mono_network(model, training: dict[str, Any], directory: Path | None = None) -> Path:
+    """Write ``mono.pt`` beside a saved checkpoint and its section in the card."""
+    import torch
+
+    from composer.io.atomic import atomic_write_bytes
+
+    directory = directory or default_dir()
+    card = read_card(directory)
+    if model.config.to_dict() != card["model"]:
+        raise ModelError("the single-line network must have the general network's shape")
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, buffer)
+    weights = buffer.getvalue()
+    atomic_write_bytes(directory / MONO_WEIGHTS, weights)
+    section = {"sha256": hashlib.sha256(weights).hexdigest(), "training": training}
+    _edit_card(directory, lambda card: card.__setitem__("mono", section))
+    return directory / MONO_WEIGHTS
 
 
 def read_card(directory: Path | None = None) -> dict[str, Any]:
@@ -123,33 +150,53 @@ def load_checkpoint(directory: Path | None = None, use_cache: bool = True):
 
     Raises ModelError when the files are missing, altered or incompatible.
     """
-    import torch
-
-    from composer.audio.features import FeatureConfig
-    from composer.audio.model import Transcriber, TranscriberConfig
-
     directory = directory or default_dir()
     key = str(directory.resolve())
     with _lock:
         if use_cache and key in _cache:
             return _cache[key]
         card = read_card(directory)
-        try:
-            weights = (directory / "model.pt").read_bytes()
-        except OSError as err:
-            raise ModelError(f"cannot read {directory / 'model.pt'}: {err}") from err
-        if hashlib.sha256(weights).hexdigest() != card.get("sha256"):
-            raise ModelError(f"{directory / 'model.pt'} does not match its model card's SHA-256",
-                             "the file is damaged or was replaced; restore it from git")
-        try:
-            FeatureConfig.from_dict(card["features"])
-            model = Transcriber(TranscriberConfig.from_dict(card["model"]))
-            state = torch.load(io.BytesIO(weights), weights_only=True)
-            model.load_state_dict(state)
-        except (KeyError, ValueError, RuntimeError) as err:
-            raise ModelError(f"the transcription checkpoint in {directory} does not fit this "
-                             f"version of composer: {err}") from err
-        model.eval()
-        model.fold_batch_norm()
+        model = _load_network(directory, "model.pt", card, card.get("sha256"))
         _cache[key] = (model, card)
         return model, card
+
+
+def load_mono_network(directory: Path | None = None, use_cache: bool = True):
+    """The single-line network (see the module docstring), or None where the
+    checkpoint has none and mono mode runs the general network."""
+    directory = directory or default_dir()
+    key = str(directory.resolve()) + "/" + MONO_WEIGHTS
+    with _lock:
+        if use_cache and key in _cache:
+            return _cache[key]
+        card = read_card(directory)
+        section = card.get("mono")
+        model = (None if section is None else
+                 _load_network(directory, MONO_WEIGHTS, card, section.get("sha256")))
+        _cache[key] = model
+        return model
+
+
+def _load_network(directory: Path, name: str, card: dict[str, Any], sha256: str | None):
+    import torch
+
+    from composer.audio.features import FeatureConfig
+    from composer.audio.model import Transcriber, TranscriberConfig
+
+    try:
+        weights = (directory / name).read_bytes()
+    except OSError as err:
+        raise ModelError(f"cannot read {directory / name}: {err}") from err
+    if hashlib.sha256(weights).hexdigest() != sha256:
+        raise ModelError(f"{directory / name} does not match its model card's SHA-256",
+                         "the file is damaged or was replaced; restore it from git")
+    try:
+        FeatureConfig.from_dict(card["features"])
+        model = Transcriber(TranscriberConfig.from_dict(card["model"]))
+        model.load_state_dict(torch.load(io.BytesIO(weights), weights_only=True))
+    except (KeyError, ValueError, RuntimeError) as err:
+        raise ModelError(f"the transcription checkpoint in {directory} does not fit this "
+                         f"version of composer: {err}") from err
+    model.eval()
+    model.fold_batch_norm()
+    return model

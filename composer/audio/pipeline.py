@@ -46,29 +46,41 @@ def windows_from_array(audio: np.ndarray, core_s: float = 30.0, context_s: float
         yield Window(audio=chunk, context=context, core=length, first_frame=start // HOP)
 
 
-def window_probabilities(model, window: Window) -> dict[str, np.ndarray]:
-    """The network's (frames, keys|bins) probabilities over a window's core."""
+def window_probabilities(model, window: Window, spec_db: np.ndarray | None = None
+                         ) -> dict[str, np.ndarray]:
+    """The network's (frames, keys|bins) probabilities over a window's core
+    (``spec_db``: the window's spectrogram, when another network had it made)."""
     lead = window.context // HOP
-    probs = predict_window(model, cqt_db(window.audio))
+    probs = predict_window(model, cqt_db(window.audio) if spec_db is None else spec_db)
     return {k: v[lead:lead + window.core_frames] for k, v in probs.items()}
 
 
 def decode_windows(model, windows: Iterable[Window], mode: str = "auto",
                    keep_bends: bool = False, decode_config: DecodeConfig | None = None,
                    progress: Callable[[float], None] | None = None,
-                   cancel: threading.Event | None = None) -> Decoded:
-    """Run the network over ``windows`` and decode notes in ``mode`` (auto/mono/poly)."""
+                   cancel: threading.Event | None = None, mono_model=None) -> Decoded:
+    """Run the network over ``windows`` and decode notes in ``mode`` (auto/mono/poly).
+
+    ``mono_model``, the single-line network where there is one, feeds the mono
+    decoder; in auto mode both networks run (the choice of decoder comes at the end).
+    """
     poly = PolyDecoder(decode_config) if mode in ("auto", "poly") else None
     mono = MonoDecoder(decode_config) if mode in ("auto", "mono") else None
     samples = 0
     for window in windows:
         if cancel is not None and cancel.is_set():
             raise Cancelled("Transcription cancelled; nothing was written.")
-        core = window_probabilities(model, window)
+        spec_db = cqt_db(window.audio)
+        core = (window_probabilities(model, window, spec_db)
+                if poly is not None or mono_model is None else None)
         if poly is not None:
+            assert core is not None
             poly.feed(core["onset"], core["frame"], core["velocity"])
         if mono is not None:
-            mono.feed(core["onset"], core["frame"], core["velocity"], core["contour"])
+            line = core if mono_model is None else window_probabilities(mono_model, window,
+                                                                        spec_db)
+            assert line is not None
+            mono.feed(line["onset"], line["frame"], line["velocity"], line["contour"])
         samples += window.core
         if progress is not None:
             progress(samples / SAMPLE_RATE)

@@ -44,6 +44,9 @@ class TrainSettings:
     shift_probability: float = 0.2
     level_jitter_db: float = 6.0
     seed: int = 1
+    # Share of crops taken from single-line excerpts; a run with 1.0 trains the
+    # monophonic network and scores itself on dev with the mono decoder.
+    mono_share: float = 0.0
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.crop_frames < 16:
@@ -54,6 +57,13 @@ class TrainSettings:
             raise ValueError("max_steps, eval_interval and checkpoint_interval must be positive")
         if not 0.0 <= self.shift_probability <= 1.0:
             raise ValueError(f"shift_probability {self.shift_probability} is outside 0..1")
+        if not 0.0 <= self.mono_share <= 1.0:
+            raise ValueError(f"mono_share {self.mono_share} is outside 0..1")
+
+    @property
+    def dev_mode(self) -> str:
+        """The decoder a run's dev score uses: mono for the single-line network."""
+        return "mono" if self.mono_share == 1.0 else "poly"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +76,8 @@ class Sessions:
         self.items: list[dict[str, np.ndarray]] = []
         self.paths: list[Path] = []
         self.lengths = np.zeros(0, np.int64)
+        # (session, first frame, end frame) of every single-line excerpt.
+        self.mono_spans = np.zeros((0, 3), np.int64)
         self.add(paths)
 
     def add(self, paths: list[Path]) -> int:
@@ -75,7 +87,11 @@ class Sessions:
             with np.load(path) as data:
                 self.items.append({k: data[k] for k in
                                    ("cqt", "onset", "frame", "velocity", "pitch", "notes")})
+                spans = [(len(self.items) - 1, a, b) for a, b in
+                         excerpt_frames(json.loads(str(data["meta"])), mono=True)]
             self.paths.append(path)
+            if spans:
+                self.mono_spans = np.concatenate([self.mono_spans, np.array(spans, np.int64)])
         self.lengths = np.array([item["cqt"].shape[1] for item in self.items], np.int64)
         return len(new)
 
@@ -100,9 +116,17 @@ class Sessions:
 
         specs, onsets, frames_on, velocities, contours = [], [], [], [], []
         weights = self.lengths / self.lengths.sum()
+        mono_share = settings.mono_share if settings is not None and len(self.mono_spans) else 0.0
+        span_lengths = self.mono_spans[:, 2] - self.mono_spans[:, 1]
         for _ in range(batch_size):
-            item = self.items[int(rng.choice(len(self.items), p=weights))]
-            start = int(rng.integers(0, max(item["cqt"].shape[1] - frames, 1)))
+            if mono_share and rng.random() < mono_share:
+                index, first, end = self.mono_spans[
+                    int(rng.choice(len(span_lengths), p=span_lengths / span_lengths.sum()))]
+                item = self.items[int(index)]
+                start = int(rng.integers(first, max(end - frames, first + 1)))
+            else:
+                item = self.items[int(rng.choice(len(self.items), p=weights))]
+                start = int(rng.integers(0, max(item["cqt"].shape[1] - frames, 1)))
             spec_db = item["cqt"][:, start:start + frames].astype(np.float32)
             pitch = item["pitch"][start:start + frames]
             if settings is not None and rng.random() < settings.shift_probability:
@@ -131,6 +155,20 @@ class Sessions:
         }
         return (torch.from_numpy(spec_batch.astype(np.float32)),
                 {k: torch.from_numpy(v) for k, v in targets.items()})
+
+
+def excerpt_frames(meta: dict[str, Any], mono: bool) -> list[tuple[int, int]]:
+    """(first, end) frames of a session's single-line (``mono``) or ensemble
+    excerpts, from a quarter second before each starts to half a second after
+    it ends (its release)."""
+    out = []
+    for excerpt in meta.get("excerpts", []):
+        if (len(excerpt["programs"]) == 1) != mono:
+            continue
+        start_s = excerpt["start_s"] - 0.25
+        end_s = excerpt["start_s"] + excerpt["duration_s"] + 0.5
+        out.append((max(int(start_s * FRAMES_PER_SECOND), 0), int(end_s * FRAMES_PER_SECOND)))
+    return out
 
 
 def _pad_stack(arrays: list[np.ndarray], length: int, axis: int) -> np.ndarray:
@@ -198,26 +236,40 @@ def notes_to_mir(notes) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate_sessions(model, sessions: Sessions, seconds: float,
-                      decode_config=None) -> dict[str, float]:
-    """Poly-decoded note scores over the first ``seconds`` of each session."""
-    from composer.audio.decode import PolyDecoder
+                      decode_config=None, mode: str = "poly") -> dict[str, float]:
+    """Note scores over the first ``seconds`` of each session, poly-decoded; in
+    ``mode`` mono, over its first single-line excerpts instead, mono-decoded."""
+    from composer.audio.decode import decode_probabilities
     from composer.audio.inference import predict_spectrogram
 
     model.eval()
     totals = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "f1_offset": 0.0}
     count = 0
-    per_session = seconds / max(len(sessions.items), 1)
-    for item in sessions.items:
-        frames = min(item["cqt"].shape[1], int(per_session * FRAMES_PER_SECOND))
-        decoder = PolyDecoder(decode_config)
-        for probs in predict_spectrogram(model, item["cqt"][:, :frames].astype(np.float32)):
-            decoder.feed(probs["onset"], probs["frame"], probs["velocity"])
-        est = notes_to_mir(decoder.finish())
-        ref = reference_notes(item["notes"], 0.0, frames / FRAMES_PER_SECOND - 0.5)
-        scores = note_scores(*ref, *est)
-        for key in totals:
-            totals[key] += scores[key]
-        count += 1
+    per_session = int(seconds / max(len(sessions.items), 1) * FRAMES_PER_SECOND)
+    for index, item in enumerate(sessions.items):
+        if mode == "mono":
+            spans, budget = [], per_session
+            for _, first, end in sessions.mono_spans[sessions.mono_spans[:, 0] == index]:
+                if budget <= 0:
+                    break
+                spans.append((int(first), int(end)))
+                budget -= end - first
+        else:
+            spans = [(0, min(item["cqt"].shape[1], per_session))]
+        for first, end in spans:
+            parts = list(predict_spectrogram(model, item["cqt"][:, first:end].astype(np.float32)))
+            probs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+            est = notes_to_mir(decode_probabilities(probs, mode, decode_config))
+            notes = item["notes"].copy()
+            notes[:, 1:3] -= first / FRAMES_PER_SECOND
+            # Poly: notes starting in the last half second may be cut; mono: the
+            # excerpt's own notes (its span ends half a second after them).
+            last_s = (end - first) / FRAMES_PER_SECOND - 0.5
+            ref = reference_notes(notes, 0.0, last_s if mode == "poly" else last_s + 0.5)
+            scores = note_scores(*ref, *est)
+            for key in totals:
+                totals[key] += scores[key]
+            count += 1
     model.train()
     return {key: value / max(count, 1) for key, value in totals.items()}
 
@@ -315,7 +367,8 @@ def train(model_config, settings: TrainSettings, train_dir: Path, dev_dir: Path,
         nonlocal best
         if not dev.items or (history and history[-1]["step"] == step):
             return
-        scores = evaluate_sessions(model, dev, settings.dev_seconds)
+        scores = evaluate_sessions(model, dev, settings.dev_seconds,
+                                   mode=settings.dev_mode)
         history.append({"step": step, **{k: round(v, 4) for k, v in scores.items()}})
         report(f"dev at step {step}: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()))
         if scores["f1"] > best["f1"]:
@@ -388,16 +441,14 @@ def tune_decoding(model, dev_dir: Path, report: Callable[[str], None] = log.info
             meta = json.loads(str(data["meta"]))
         parts = list(predict_spectrogram(model, cqt))
         probs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        for excerpt in meta["excerpts"]:
-            start_s = excerpt["start_s"] - 0.25
-            end_s = excerpt["start_s"] + excerpt["duration_s"] + 0.5
-            a, b = int(start_s * FRAMES_PER_SECOND), int(end_s * FRAMES_PER_SECOND)
-            window = {k: v[a:b] for k, v in probs.items()}
-            keep = (notes[:, 1] >= start_s) & (notes[:, 1] < end_s)
-            kind = "mono" if len(excerpt["programs"]) == 1 else "poly"
-            shifted = notes[keep].copy()
-            shifted[:, 1:3] -= a / FRAMES_PER_SECOND
-            segments[kind].append((window, shifted))
+        for kind in ("mono", "poly"):
+            for a, b in excerpt_frames(meta, mono=kind == "mono"):
+                window = {k: v[a:b] for k, v in probs.items()}
+                keep = ((notes[:, 1] >= a / FRAMES_PER_SECOND)
+                        & (notes[:, 1] < b / FRAMES_PER_SECOND))
+                shifted = notes[keep].copy()
+                shifted[:, 1:3] -= a / FRAMES_PER_SECOND
+                segments[kind].append((window, shifted))
 
     def score(config: DecodeConfig, kind: str) -> float:
         values = []

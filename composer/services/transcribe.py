@@ -69,7 +69,7 @@ def transcribe_file(path: str | Path, mode: str = "auto", quantize: str = "1/16"
     Cancelled when ``cancel`` is set.
     """
     from composer.audio import rhythm
-    from composer.audio.checkpoint import load_checkpoint
+    from composer.audio.checkpoint import load_checkpoint, load_mono_network
     from composer.audio.decode import DecodeConfig
     from composer.audio.load import LevelStats, iter_windows, probe
     from composer.audio.pipeline import decode_windows
@@ -84,6 +84,7 @@ def transcribe_file(path: str | Path, mode: str = "auto", quantize: str = "1/16"
     check_cancel(cancel)
     progress(0.0, "loading the transcription model")
     model, card = load_checkpoint(model_dir)
+    mono_model = load_mono_network(model_dir) if mode != "poly" else None
     decode_config = DecodeConfig(**card.get("decode", {}))
     total = max(info.duration_s, 1e-6)
     stats = LevelStats()
@@ -94,7 +95,7 @@ def transcribe_file(path: str | Path, mode: str = "auto", quantize: str = "1/16"
 
     decoded = decode_windows(model, iter_windows(path, stats=stats), mode=mode,
                              keep_bends=keep_bends, decode_config=decode_config,
-                             progress=on_window, cancel=cancel)
+                             progress=on_window, cancel=cancel, mono_model=mono_model)
     check_cancel(cancel)
     progress(0.96, "finding the beat, meter and key")
     messages = _audio_messages(stats, info.duration_s)

@@ -8,7 +8,8 @@ What is scored (all pieces held out from every model's training):
   bassoon) at a tempo between 66 and 100 BPM fixed by the chorale's id;
 * **mono**: 60 test-split folk tunes (a fixed choice by hash of the id), up to
   30 seconds each, on a rotating melody instrument (flute, violin, clarinet,
-  trumpet, voice, piano, alto sax, oboe), decoded in mono mode.
+  trumpet, voice, piano, alto sax, oboe), decoded in mono mode (by the
+  single-line network where the checkpoint has one).
 
 Audio comes from FluidSynth with TimGM6mb, a soundfont used for nothing else,
 then each rendering is scored clean, with pink noise at 20 dB SNR and with
@@ -151,10 +152,11 @@ def evaluate_transcription(limit: int | None = None, progress: Progress = no_pro
                            model_dir: Path | None = None) -> dict[str, Any]:
     """The evaluation table (see the module docstring); ``limit`` caps pieces per set."""
     from composer.audio import render
-    from composer.audio.checkpoint import load_checkpoint
+    from composer.audio.checkpoint import load_checkpoint, load_mono_network
     from composer.audio.decode import DecodeConfig
 
     model, card = load_checkpoint(model_dir)
+    mono_model = load_mono_network(model_dir) or model
     decode_config = DecodeConfig(**card.get("decode", {}))
     started = time.monotonic()
     progress(-1, "collecting the held-out pieces")
@@ -179,7 +181,8 @@ def evaluate_transcription(limit: int | None = None, progress: Progress = no_pro
         check_cancel(cancel)
         progress(done / jobs, f"{piece_id}")
         instrument, excerpt = tune_excerpt(index, piece_id, song)
-        for condition, scores in _score_excerpt(model, excerpt, "mono", decode_config, cancel):
+        for condition, scores in _score_excerpt(mono_model, excerpt, "mono", decode_config,
+                                                cancel):
             per["mono"].setdefault(condition, []).append(scores)
             per["mono"].setdefault(f"{instrument}/{condition}", []).append(scores)
         audio_seconds += excerpt.duration_s * len(render.EVAL_CONDITIONS)
@@ -198,6 +201,7 @@ def evaluate_transcription(limit: int | None = None, progress: Progress = no_pro
         "audio_minutes": round(audio_seconds / 60, 1),
         "wall_seconds": round(time.monotonic() - started, 1),
         "model_sha256": card.get("sha256", ""),
+        "mono_model_sha256": card.get("mono", {}).get("sha256", ""),
     }
     return table
 

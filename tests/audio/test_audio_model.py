@@ -185,3 +185,95 @@ def test_a_warm_started_run_starts_from_the_given_weights_and_scores_them_first(
     final = torch.load(tmp_path / "run" / "state.pt", weights_only=True)["model"]
     parameters = {name for name, _ in Transcriber(config).named_parameters()}
     assert all(torch.allclose(final[k], start[k], atol=1e-6) for k in parameters)
+
+
+def _write_two_part_session(path) -> None:
+    """A session with a chorale-like excerpt (keys 60 and 64) then a single line (key 72)."""
+    from composer.audio.targets import session_targets
+
+    frames = 500
+    notes = np.array([(60, 0.5, 2.5, 90, 0), (64, 0.5, 2.5, 90, 1), (72, 4.0, 6.0, 90, 0)],
+                     np.float64)
+    targets = session_targets(notes, np.zeros((2, frames), np.float32), frames)
+    cqt = np.random.default_rng(3).uniform(-80, 0, (N_CQT_BINS, frames))
+    meta = {"excerpts": [{"programs": [0, 0], "start_s": 0.5, "duration_s": 2.0},
+                         {"programs": [73], "start_s": 4.0, "duration_s": 2.0}]}
+    np.savez(path, cqt=cqt.astype(np.float16), notes=notes.astype(np.float32),
+             meta=np.array(json.dumps(meta)), **targets)
+
+
+def test_a_single_line_run_takes_every_crop_from_single_line_excerpts(tmp_path):
+    from composer.audio.training import Sessions, TrainSettings
+
+    _write_two_part_session(tmp_path / "session_0000.npz")
+    sessions = Sessions.from_dir(tmp_path)
+    first, end = 4.0 - 0.25, 6.0 + 0.5  # from just before the line to its release
+    assert sessions.mono_spans.tolist() == [[0, int(first * 62.5), int(end * 62.5)]]
+    sounding: dict[float, set[int]] = {}
+    for share in (0.0, 1.0):
+        rng = np.random.default_rng(0)
+        keys: set[int] = set()
+        for _ in range(40):
+            _, targets = sessions.batch(rng, 2, 64, TrainSettings(mono_share=share))
+            keys |= {21 + int(k) for k in np.flatnonzero(targets["frame"].sum(dim=(0, 1)))}
+        sounding[share] = keys
+    assert sounding[1.0] == {72}
+    assert {60, 64} <= sounding[0.0]
+
+
+def test_the_single_line_network_is_kept_beside_the_general_one_and_checked(tmp_path):
+    config = TranscriberConfig(stem_channels=4, channels=6, dilations=(1,))
+    torch.manual_seed(4)
+    general = Transcriber(config)
+    checkpoint.save_checkpoint(general, training={}, directory=tmp_path)
+    assert checkpoint.load_mono_network(tmp_path, use_cache=False) is None
+
+    line = Transcriber(config)
+    line.eval()
+    checkpoint.save_mono_network(line, {"steps": 3}, tmp_path)
+    card = checkpoint.read_card(tmp_path)
+    assert card["mono"]["training"] == {"steps": 3}
+    assert card["mono"]["sha256"] != card["sha256"]
+    loaded = checkpoint.load_mono_network(tmp_path, use_cache=False)
+    spec = torch.rand(N_CQT_BINS, 40)
+    torch.testing.assert_close(loaded.predict(spec)["frame"], line.predict(spec)["frame"],
+                               atol=1e-5, rtol=1e-4)
+
+    with pytest.raises(ModelError, match="shape"):
+        checkpoint.save_mono_network(Transcriber(TranscriberConfig()), {}, tmp_path)
+    data = bytearray((tmp_path / "mono.pt").read_bytes())
+    data[-10] ^= 0xFF
+    (tmp_path / "mono.pt").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="SHA-256"):
+        checkpoint.load_mono_network(tmp_path, use_cache=False)
+    # New general weights: the single-line network tuned from the old ones goes.
+    checkpoint.save_checkpoint(general, training={}, directory=tmp_path)
+    assert not (tmp_path / "mono.pt").exists()
+    assert checkpoint.load_mono_network(tmp_path, use_cache=False) is None
+
+
+def test_mono_mode_runs_the_single_line_network_and_poly_mode_the_general_one():
+    from composer.audio.features import SAMPLE_RATE
+    from composer.audio.pipeline import decode_windows, windows_from_array
+
+    t = np.arange(int(2.0 * SAMPLE_RATE)) / SAMPLE_RATE
+    audio = np.zeros_like(t)
+    for start, midi in ((0.2, 67), (0.8, 69), (1.4, 72)):
+        hz = 440.0 * 2 ** ((midi - 69) / 12)
+        on = (t >= start) & (t < start + 0.5)
+        audio += on * sum(np.sin(2 * np.pi * hz * h * t) / h for h in (1, 2, 3))
+    audio = (0.2 * audio).astype(np.float32)
+    shipped, _ = checkpoint.load_checkpoint()
+    torch.manual_seed(9)
+    untrained = Transcriber(TranscriberConfig())
+    untrained.eval()
+
+    def notes(model, mode, mono_model=None):
+        return decode_windows(model, windows_from_array(audio), mode=mode,
+                              mono_model=mono_model).notes
+
+    through_line = notes(untrained, "mono", mono_model=shipped)
+    assert [n.pitch for n in through_line] == [67, 69, 72]
+    assert through_line == notes(shipped, "mono")
+    assert through_line != notes(untrained, "mono")
+    assert notes(shipped, "poly", mono_model=untrained) == notes(shipped, "poly")
