@@ -616,7 +616,8 @@ def _bench_transcribe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=3, help="warm runs (default 3)")
     p.add_argument("--long-minutes", type=float, metavar="MINUTES",
                    help="also check peak memory on a file this long")
-    p.add_argument("--mode", choices=("mono", "poly"), default="poly")
+    p.add_argument("--mode", choices=("auto", "mono", "poly"), default="poly",
+                   help="auto runs both networks, the general and the single-line one")
     p.set_defaults(bench_handler=_bench_transcribe)
 
 

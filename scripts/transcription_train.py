@@ -51,6 +51,9 @@ def main() -> int:
                         help="train the single-line network (crops from single-line excerpts "
                              "only, scored on dev with the mono decoder); --ship writes it as "
                              "models/transcription/mono.pt")
+    parser.add_argument("--weights", type=Path,
+                        help="with --ship: these weights of the run instead of its best.pt "
+                             "(say, a step chosen on the decoder tuner's dev audio)")
     parser.add_argument("--ship", action="store_true",
                         help="only write the best checkpoint of --run to models/transcription")
     args = parser.parse_args()
@@ -70,8 +73,11 @@ def main() -> int:
 
         summary = json.loads((args.run / "summary.json").read_text())
         model = Transcriber(TranscriberConfig.from_dict(summary["model"]))
-        model.load_state_dict(torch.load(args.run / "best.pt", weights_only=True))
+        weights = args.weights or args.run / "best.pt"
+        model.load_state_dict(torch.load(weights, weights_only=True))
         training = _card_training(summary, args.renders)
+        if args.weights is not None:
+            training["shipped_weights"] = weights.name
         # A warm start: say what the run started from.
         earlier = (read_card(Path(summary["init_from"]).parent)
                    if summary.get("init_from") else None)

@@ -57,7 +57,8 @@ def dev_pieces(kind: str, count: int):
 
 
 def collect(tunes: int, chorales: int) -> list[dict]:
-    """Network probabilities of every dev excerpt in every condition."""
+    """Network probabilities of every dev excerpt in every condition (``tunes`` or
+    ``chorales`` 0: none of that kind)."""
     from composer.audio import render
     from composer.audio.checkpoint import load_checkpoint, load_mono_network
     from composer.audio.pipeline import window_probabilities, windows_from_array
@@ -138,9 +139,9 @@ def search(items: list[dict], base, kind: str, grid: dict[str, tuple]) -> tuple:
 
 
 MONO_GRIDS = (
-    {"mono_onset_threshold": (0.04, 0.06, 0.08),
-     "mono_change_onset_threshold": (0.1, 0.2, 0.35),
-     "mono_background_ratio": (0.0, 2.0, 4.0)},
+    {"mono_onset_threshold": (0.06, 0.1, 0.15, 0.2, 0.3, 0.4),
+     "mono_change_onset_threshold": (0.2, 0.3, 0.4, 0.5),
+     "mono_background_ratio": (0.0, 2.0)},
     {"mono_voicing_threshold": (0.1, 0.15, 0.2, 0.3)},
     # Only values that keep a sung note with a 50-cent vibrato one note
     # (tests/audio/test_audio_transcribe.py) with the shipped network: the
@@ -159,7 +160,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tunes", type=int, default=64)
     parser.add_argument("--chorales", type=int, default=12)
-    parser.add_argument("--fresh", action="store_true", help="recompute the probabilities")
+    parser.add_argument("--fresh", action="store_true",
+                        help="recompute the probabilities (of --kind's excerpts)")
     parser.add_argument("--kind", choices=("mono", "poly", "both"), default="both",
                         help="which decoder to tune (the other keeps the card's settings)")
     parser.add_argument("--write-card", action="store_true")
@@ -168,10 +170,14 @@ def main() -> int:
     from composer.audio.checkpoint import read_card, update_decode
     from composer.audio.decode import DecodeConfig
 
-    if CACHE.exists() and not args.fresh:
-        items = pickle.loads(CACHE.read_bytes())
-    else:
-        items = collect(args.tunes, args.chorales)
+    items = pickle.loads(CACHE.read_bytes()) if CACHE.exists() else []
+    if args.fresh or not items:
+        # Only the kind being tuned is recomputed (after a new single-line
+        # network, say); the other kind's stored probabilities stay.
+        fresh = collect(args.tunes if args.kind != "poly" else 0,
+                        args.chorales if args.kind != "mono" else 0)
+        kept = [item for item in items if args.kind not in (item["kind"], "both")]
+        items = kept + fresh
         CACHE.parent.mkdir(parents=True, exist_ok=True)
         CACHE.write_bytes(pickle.dumps(items))
     card_config = DecodeConfig(**read_card().get("decode", {}))
@@ -193,6 +199,7 @@ def main() -> int:
     if args.write_card:
         tuning = read_card().get("training", {}).get("decode_tuning", {})
         tuning["retuned"] = {
+            **tuning.get("retuned", {}),  # the other kind's figure, when only one is tuned
             "on": f"dev pieces rendered like the evaluation with the training soundfonts "
                   f"({args.tunes} tunes, {args.chorales} chorales; {Path(__file__).name})",
             **{f"{kind}_f1": round(overall(r["after"]), 4) for kind, r in report.items()}}

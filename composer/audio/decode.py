@@ -14,8 +14,9 @@ memory.
   head prefers) and the onset strength around that pitch. Notes split at
   onsets, at silences and where the pitch, averaged over about one vibrato
   cycle, moves by most of a semitone; a note's pitch is the median of its fine
-  pitch, so singing 30-50 cents off the grid, slides into notes and vibrato
-  still give the nearest note, once. The averaging is a moving median, so a
+  pitch (the midpoint of its quartiles where it wobbles with vibrato), so
+  singing 30-50 cents off the grid, slides into notes and vibrato still give
+  the nearest note, once. The averaging is a moving median, so a
   frame or two on a harmonic does not cut a note; a cut made by a pitch change
   moves to an onset that follows within the averaging window, and a cut that
   lands back on the same note is undone. Onsets count at the line's own key
@@ -432,7 +433,7 @@ def _mono_note(start: int, end: int, pitch: np.ndarray, velocity: np.ndarray,
     length = end - start
     # A slide into the note is not its pitch: skip the first fifth when there is room.
     body = pitch[start + length // 5:end] if length >= 10 else pitch[start:end]
-    centre = float(np.median(body))
+    centre = _note_centre(body, cfg)
     midi = int(np.clip(round(centre), 0, 127))
     bends: list[tuple[float, float]] = []
     if keep_bends:
@@ -450,6 +451,23 @@ def _mono_note(start: int, end: int, pitch: np.ndarray, velocity: np.ndarray,
         velocity=int(np.clip(round(float(velocity[start:start + 3].max()) * 127), 1, 127)),
         bends=tuple(bends),
     )
+
+
+def _note_centre(body: np.ndarray, config: DecodeConfig) -> float:
+    """A note's pitch from its fine pitch: the median, which a glide from the
+    note before or a frame or two on a harmonic does not move; but where the
+    pitch wobbles with vibrato (``mono_wobble_semitones`` RMS about its moving
+    median), the midpoint of the quartiles. A vibrato's pitch spends most of
+    its time near its two extremes, so the median of a wide vibrato 40 cents
+    off the grid can land on either side of the halfway point; the quartiles
+    sit where the pitch dwells, evenly about the centre."""
+    window = _frames(config.mono_smoothing_s)
+    if body.size >= 2 * window:
+        wobble = np.sqrt(np.mean((body - _moving_median(body, window)) ** 2))
+        if wobble >= config.mono_wobble_semitones:
+            low, high = np.percentile(body, [25, 75])
+            return float((low + high) / 2)
+    return float(np.median(body))
 
 
 def _moving_average(values: np.ndarray, window: int) -> np.ndarray:

@@ -128,6 +128,20 @@ def test_off_grid_singing_lands_on_the_nearest_note(cents):
     assert [n.pitch for n in notes] == [60, 62, 64]
 
 
+def test_a_wide_vibrato_that_dwells_on_its_low_side_still_gives_the_nearest_note():
+    # 40 cents flat of 72 with a +-50-cent vibrato whose pitch lingers at its
+    # extremes, a little longer at the low one (as a network's fine pitch can):
+    # the median lands below 71.5, the vibrato's centre does not.
+    line = _sung_line([(71.6, 0.3, 3.3)], 4.0)
+    start, end = round(0.3 * FPS), round(3.3 * FPS)
+    t = np.arange(end - start) / FPS
+    shape = np.tanh(2.0 * (np.sin(2 * np.pi * 5.5 * t) - 0.15))
+    line[1][start:end] = 71.6 + 0.5 * shape / np.abs(shape).max()
+    assert np.median(line[1][start + (end - start) // 5:end]) < 71.5
+    notes = segment_line(*line, DecodeConfig())
+    assert [n.pitch for n in notes] == [72]
+
+
 def test_legato_change_without_onset_splits_the_note():
     line = _sung_line([(60.0, 0.2, 1.0), (62.0, 1.0, 1.8)], 2.5, onsets=False)
     notes = segment_line(*line, DecodeConfig())
