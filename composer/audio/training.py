@@ -363,19 +363,23 @@ def train(model_config, settings: TrainSettings, train_dir: Path, dev_dir: Path,
                 **({"init_from": str(init_from)} if init_from is not None else {})}
 
     def score_on_dev() -> None:
-        """Score the weights as they are now; keep them in best.pt if they beat the best."""
+        """Score the weights as they are now and keep them as ``step_N.pt`` (a
+        few hundred kilobytes: any scored step can be shipped, say one a larger
+        dev set prefers); also in best.pt if they beat the best."""
         nonlocal best
         if not dev.items or (history and history[-1]["step"] == step):
             return
+        from composer.io.atomic import atomic_open
+
         scores = evaluate_sessions(model, dev, settings.dev_seconds,
                                    mode=settings.dev_mode)
         history.append({"step": step, **{k: round(v, 4) for k, v in scores.items()}})
         report(f"dev at step {step}: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()))
-        if scores["f1"] > best["f1"]:
+        improved = scores["f1"] > best["f1"]
+        if improved:
             best = {"step": step, **scores}
-            from composer.io.atomic import atomic_open
-
-            with atomic_open(run_dir / "best.pt") as handle:
+        for name in (f"step_{step}.pt", *(["best.pt"] if improved else [])):
+            with atomic_open(run_dir / name) as handle:
                 torch.save(model.state_dict(), handle)
 
     if init_from is not None and step == 0:

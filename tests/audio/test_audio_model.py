@@ -182,6 +182,8 @@ def test_a_warm_started_run_starts_from_the_given_weights_and_scores_them_first(
                     report=lambda _: None, init_from=tmp_path / "start.pt")
     assert summary["init_from"] == str(tmp_path / "start.pt")
     assert [h["step"] for h in summary["history"]] == [0, 1, 2]
+    assert sorted(p.name for p in (tmp_path / "run").glob("step_*.pt")) == [
+        "step_0.pt", "step_1.pt", "step_2.pt"]  # every scored step can be shipped
     final = torch.load(tmp_path / "run" / "state.pt", weights_only=True)["model"]
     parameters = {name for name, _ in Transcriber(config).named_parameters()}
     assert all(torch.allclose(final[k], start[k], atol=1e-6) for k in parameters)
