@@ -48,18 +48,13 @@ def save_checkpoint(model, training: dict[str, Any], directory: Path | None = No
 
     ``decode`` is the DecodeConfig tuned for these weights (defaults otherwise).
     """
-    import torch
-
     from composer.audio.decode import DecodeConfig
     from composer.audio.features import FeatureConfig
     from composer.io.atomic import atomic_write_bytes, atomic_write_text
 
     directory = directory or default_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    torch.save(state, buffer)
-    weights = buffer.getvalue()
+    weights = _state_bytes(model)
     atomic_write_bytes(directory / "model.pt", weights)
     # A single-line network was fine-tuned from the weights this replaces.
     (directory / MONO_WEIGHTS).unlink(missing_ok=True)
@@ -82,19 +77,24 @@ def save_checkpoint(model, training: dict[str, Any], directory: Path | None = No
     return directory / "model.pt"
 
 
-def save_mono_network(model, training: dict[str, Any], directory: Path | None = None) -> Path:
-    """Write ``mono.pt`` beside a saved checkpoint and its section in the card."""
+def _state_bytes(model) -> bytes:
+    """The model's weights as a plain state dict, serialised (what the card's SHA-256 covers)."""
     import torch
 
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, buffer)
+    return buffer.getvalue()
+
+
+def save_mono_network(model, training: dict[str, Any], directory: Path | None = None) -> Path:
+    """Write ``mono.pt`` beside a saved checkpoint and its section in the card."""
     from composer.io.atomic import atomic_write_bytes
 
     directory = directory or default_dir()
     card = read_card(directory)
     if model.config.to_dict() != card["model"]:
         raise ModelError("the single-line network must have the general network's shape")
-    buffer = io.BytesIO()
-    torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, buffer)
-    weights = buffer.getvalue()
+    weights = _state_bytes(model)
     atomic_write_bytes(directory / MONO_WEIGHTS, weights)
     section = {"sha256": hashlib.sha256(weights).hexdigest(), "training": training}
     _edit_card(directory, lambda card: card.__setitem__("mono", section))

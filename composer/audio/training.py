@@ -264,8 +264,8 @@ def evaluate_sessions(model, sessions: Sessions, seconds: float,
             notes[:, 1:3] -= first / FRAMES_PER_SECOND
             # Poly: notes starting in the last half second may be cut; mono: the
             # excerpt's own notes (its span ends half a second after them).
-            last_s = (end - first) / FRAMES_PER_SECOND - 0.5
-            ref = reference_notes(notes, 0.0, last_s if mode == "poly" else last_s + 0.5)
+            end_s = (end - first) / FRAMES_PER_SECOND - (0.5 if mode == "poly" else 0.0)
+            ref = reference_notes(notes, 0.0, end_s)
             scores = note_scores(*ref, *est)
             for key in totals:
                 totals[key] += scores[key]
